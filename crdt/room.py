@@ -1,0 +1,220 @@
+"""One shared document and the protocol state around it, as a pure state machine.
+
+``Room`` takes decoded frames from connections and returns what to do: replies for the sender,
+a frame for every other connection, an update to persist. It never awaits, sends or stores
+anything itself; ``crdt.rooms`` carries its outputs out. Keeping it pure lets the tests drive
+it with plain bytes.
+
+Invariants:
+- ``doc`` changes only through ``receive`` (editors' updates), ``apply_remote`` and ``edit``;
+  a frame that fails to decode or apply raises ``ProtocolError`` before the doc is touched
+  (pycrdt decodes a whole update before it integrates any of it).
+- Updates from read-only connections are never applied or forwarded.
+- Awareness entries are remembered per connection so they can be removed when it leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycrdt import Doc
+
+from crdt.errors import ProtocolError
+from crdt.protocol import (
+    EMPTY_STATE_VECTOR,
+    EMPTY_UPDATE,
+    AuthDenied,
+    AwarenessEntry,
+    AwarenessUpdate,
+    QueryAwareness,
+    SyncStep1,
+    SyncStep2,
+    SyncUpdate,
+    decode_awareness,
+    decode_message,
+    encode_auth_denied,
+    encode_awareness_message,
+    encode_sync_step1,
+    encode_sync_step2,
+    encode_update,
+)
+
+__all__ = ["READ_ONLY_REASON", "Output", "Room"]
+
+READ_ONLY_REASON = "read-only: your role on this project does not allow edits"
+
+ConnId = object
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """What one incoming frame asks the I/O shell to do."""
+
+    replies: tuple[bytes, ...] = ()
+    # Frame for every other connection of the room (same bytes for all: encoded once).
+    broadcast: bytes | None = None
+    # A document update the room accepted: persist it and share it with other instances.
+    update: bytes | None = None
+    # Awareness changed: the shell should schedule ``take_awareness`` soon.
+    awareness_dirty: bool = False
+
+
+@dataclass(slots=True)
+class _Conn:
+    can_edit: bool
+    told_read_only: bool = False
+    awareness_ids: set[int] = field(default_factory=set)
+
+
+class Room:
+    def __init__(self, doc: Doc[Any] | None = None, *, awareness_state_bytes_max: int = 65536) -> None:
+        self.doc = doc if doc is not None else Doc()
+        self._conns: dict[ConnId, _Conn] = {}
+        self._awareness: dict[int, AwarenessEntry] = {}
+        # A reconnecting client reuses its awareness id on a new connection before the old
+        # one is gone; only the latest owner's departure removes the presence.
+        self._awareness_owner: dict[int, ConnId] = {}
+        self._awareness_dirty: set[int] = set()
+        self._awareness_state_bytes_max = awareness_state_bytes_max
+        # Bumped on every applied update; keys the cached full-state frame for joiners.
+        self.version = 0
+        self._full_state: tuple[int, bytes] | None = None
+
+    # -- connections ---------------------------------------------------------------------
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    def connect(self, conn: ConnId, *, can_edit: bool) -> list[bytes]:
+        """Register ``conn``; returns the greeting: our step 1 and the known presence."""
+        self._conns[conn] = _Conn(can_edit=can_edit)
+        greeting = [encode_sync_step1(self.doc.get_state())]
+        present = [e for e in self._awareness.values() if not e.removed]
+        if present:
+            greeting.append(encode_awareness_message(present))
+        return greeting
+
+    def set_can_edit(self, conn: ConnId, can_edit: bool) -> None:
+        state = self._conns[conn]
+        state.can_edit = can_edit
+        state.told_read_only = False
+
+    def disconnect(self, conn: ConnId) -> bytes | None:
+        """Forget ``conn``; returns the awareness removal to broadcast, if it had presence."""
+        state = self._conns.pop(conn, None)
+        if state is None or not state.awareness_ids:
+            return None
+        removed = []
+        for client_id in state.awareness_ids:
+            if self._awareness_owner.get(client_id) != conn:
+                continue
+            del self._awareness_owner[client_id]
+            entry = self._awareness.pop(client_id, None)
+            self._awareness_dirty.discard(client_id)
+            if entry is not None and not entry.removed:
+                removed.append(AwarenessEntry(client_id, entry.clock + 1, "null"))
+        return encode_awareness_message(removed) if removed else None
+
+    # -- frames --------------------------------------------------------------------------
+
+    def receive(self, conn: ConnId, frame: bytes) -> Output:
+        """Handle one frame from ``conn``. Raises ``ProtocolError`` for bad input."""
+        message = decode_message(frame)
+        if isinstance(message, SyncUpdate):
+            return self._receive_update(conn, message.update, frame)
+        if isinstance(message, SyncStep2):
+            return self._receive_update(conn, message.update, None)
+        if isinstance(message, SyncStep1):
+            return Output(replies=(self._step2_for(message.state_vector),))
+        if isinstance(message, AwarenessUpdate):
+            return Output(awareness_dirty=self._receive_awareness(conn, message.payload))
+        if isinstance(message, QueryAwareness):
+            present = [e for e in self._awareness.values() if not e.removed]
+            return Output(replies=(encode_awareness_message(present),))
+        assert isinstance(message, AuthDenied)
+        return Output()  # Clients have no reason to send this; it is harmless.
+
+    def _receive_update(self, conn: ConnId, update: bytes, frame: bytes | None) -> Output:
+        state = self._conns[conn]
+        if update == EMPTY_UPDATE:
+            return Output()
+        if not state.can_edit:
+            if state.told_read_only:
+                return Output()
+            state.told_read_only = True
+            return Output(replies=(encode_auth_denied(READ_ONLY_REASON),))
+        self._apply(update)
+        # An update frame is forwarded as received; a step 2 is re-framed as an update
+        # because it would tell the other clients they are synced.
+        return Output(broadcast=frame or encode_update(update), update=update)
+
+    def _apply(self, update: bytes) -> None:
+        try:
+            self.doc.apply_update(update)
+        except ValueError as exc:
+            raise ProtocolError(f"update does not decode: {exc}") from exc
+        self.version += 1
+
+    def _step2_for(self, state_vector: bytes) -> bytes:
+        if state_vector == EMPTY_STATE_VECTOR:
+            # Join storms: every new client asks for everything; encode that once per version.
+            if self._full_state is None or self._full_state[0] != self.version:
+                self._full_state = (self.version, encode_sync_step2(self.doc.get_update()))
+            return self._full_state[1]
+        try:
+            return encode_sync_step2(self.doc.get_update(state_vector))
+        except ValueError as exc:
+            raise ProtocolError(f"state vector does not decode: {exc}") from exc
+
+    def _receive_awareness(self, conn: ConnId, payload: bytes) -> bool:
+        entries = decode_awareness(payload, state_bytes_max=self._awareness_state_bytes_max)
+        owned = self._conns[conn].awareness_ids
+        changed = False
+        for entry in entries:
+            current = self._awareness.get(entry.client_id)
+            # The y-protocols rule: a higher clock wins; at an equal clock only a removal does.
+            if current is not None and not (
+                current.clock < entry.clock
+                or (current.clock == entry.clock and entry.removed and not current.removed)
+            ):
+                continue
+            self._awareness[entry.client_id] = entry
+            self._awareness_dirty.add(entry.client_id)
+            self._awareness_owner[entry.client_id] = conn
+            owned.add(entry.client_id)
+            changed = True
+        return changed
+
+    def take_awareness(self) -> bytes | None:
+        """The coalesced awareness changes since the last call, as one frame for everyone."""
+        if not self._awareness_dirty:
+            return None
+        entries = [self._awareness[c] for c in sorted(self._awareness_dirty)]
+        self._awareness_dirty.clear()
+        for entry in entries:
+            if entry.removed:
+                # Keep no state for clients that left; their clock no longer matters to us.
+                self._awareness.pop(entry.client_id, None)
+                self._awareness_owner.pop(entry.client_id, None)
+        return encode_awareness_message(entries)
+
+    # -- server-side changes -------------------------------------------------------------
+
+    def apply_remote(self, update: bytes) -> bytes:
+        """Apply an update from elsewhere (another instance, the store); returns its frame."""
+        self._apply(update)
+        return encode_update(update)
+
+    def edit(self, change: Callable[[Doc[Any]], object]) -> bytes | None:
+        """Run ``change`` on the doc in one transaction; returns the resulting update."""
+        before = self.doc.get_state()
+        with self.doc.transaction(origin="server"):
+            change(self.doc)
+        update = self.doc.get_update(before)
+        if update == EMPTY_UPDATE:
+            return None
+        self.version += 1
+        return update

@@ -1,0 +1,281 @@
+"""The async registry of live rooms: runs ``Room`` outputs through the ports.
+
+One ``LiveRoom`` per loaded document in this process. It owns:
+- the pure ``Room`` (document, presence);
+- its peers, each with a bounded outbox (see ``crdt.outbox``);
+- a persistence task that appends accepted updates to the ``DocumentStore`` in group commits,
+  awaiting every write and retrying failures with backoff, updates staying in memory until
+  committed (never fire-and-forget);
+- an awareness timer that coalesces presence changes into one frame per interval;
+- an unload timer started when the last peer leaves.
+
+Frames are handled synchronously (``receive`` never awaits), so one message is fully applied
+and fanned out before the next is looked at; ordering per room is the order of arrival.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+from pycrdt import Doc
+
+from crdt.ports import Disconnect, DocumentStore, Peer
+from crdt.protocol import encode_update
+from crdt.room import Room
+
+__all__ = ["LiveRoom", "RoomSettings", "Rooms"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSettings:
+    group_commit_ms: int = 50
+    awareness_coalesce_ms: int = 50
+    unload_grace_ms: int = 10_000
+    awareness_state_bytes_max: int = 65_536
+    store_retry_ms_max: int = 5_000
+
+
+class LiveRoom:
+    def __init__(self, doc_id: str, store: DocumentStore, settings: RoomSettings) -> None:
+        self.doc_id = doc_id
+        self.room = Room(Doc(), awareness_state_bytes_max=settings.awareness_state_bytes_max)
+        self.peers: set[Peer] = set()
+        self._store = store
+        self._settings = settings
+        self._pending: list[bytes] = []
+        self._pending_event = asyncio.Event()
+        self._idle = asyncio.Event()  # set while nothing is waiting to be stored
+        self._idle.set()
+        self._holds = 0
+        self._awareness_timer: asyncio.TimerHandle | None = None
+        self._unload_timer: asyncio.TimerHandle | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closing = False
+        self.closed = asyncio.Event()
+
+    async def load(self) -> None:
+        updates = await self._store.load(self.doc_id)
+        with self.room.doc.transaction(origin="store"):
+            for update in updates:
+                self.room.doc.apply_update(update)
+        self._writer = asyncio.create_task(self._write_loop(), name=f"store:{self.doc_id}")
+
+    # -- fan-out -------------------------------------------------------------------------
+
+    def send(self, peer: Peer, frame: bytes) -> None:
+        if not peer.send(frame):
+            log.info("closing slow consumer", extra={"project_id": self.doc_id})
+            peer.close(Disconnect.SLOW_CONSUMER)
+
+    def broadcast(self, frame: bytes, exclude: Peer | None = None) -> None:
+        for peer in tuple(self.peers):
+            if peer is not exclude:
+                self.send(peer, frame)
+
+    def accept(self, update: bytes) -> None:
+        """Queue an accepted update for the next group commit."""
+        self._pending.append(update)
+        self._idle.clear()
+        self._pending_event.set()
+
+    def awareness_changed(self) -> None:
+        if self._awareness_timer is None:
+            loop = asyncio.get_running_loop()
+            delay = self._settings.awareness_coalesce_ms / 1000
+            self._awareness_timer = loop.call_later(delay, self._flush_awareness)
+
+    def _flush_awareness(self) -> None:
+        self._awareness_timer = None
+        frame = self.room.take_awareness()
+        if frame is not None:
+            self.broadcast(frame)
+
+    # -- persistence ---------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._pending_event.wait()
+            await asyncio.sleep(self._settings.group_commit_ms / 1000)
+            self._pending_event.clear()
+            batch, self._pending = self._pending, []
+            await self._store_with_retry(batch)
+            if not self._pending:
+                self._idle.set()
+
+    async def _store_with_retry(self, batch: list[bytes]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await self._store.append(self.doc_id, batch)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Keep the batch and try again: an accepted update is never dropped.
+                log.exception("storing updates failed; retrying", extra={"project_id": self.doc_id})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._settings.store_retry_ms_max / 1000)
+
+    async def flush(self) -> None:
+        """Wait until every accepted update is committed."""
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        self.closing = True
+        for timer in (self._awareness_timer, self._unload_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._writer is not None:
+            await self.flush()
+            self._writer.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._writer
+            await self._store.unloaded(self.doc_id, self.room.doc.get_update())
+        self.closed.set()
+
+
+class Rooms:
+    """Every live room of this process, loaded on first join and unloaded when idle."""
+
+    def __init__(self, store: DocumentStore, settings: RoomSettings | None = None) -> None:
+        self._store = store
+        self._settings = settings or RoomSettings()
+        self._rooms: dict[str, LiveRoom] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def get(self, doc_id: str) -> LiveRoom | None:
+        live = self._rooms.get(doc_id)
+        return live if live is not None and not live.closing else None
+
+    async def _open(self, doc_id: str) -> LiveRoom:
+        while True:
+            live = self._rooms.get(doc_id)
+            if live is None:
+                break
+            if live.closing:
+                await live.closed.wait()
+                continue
+            await asyncio.shield(live.ready)
+            return live
+        live = LiveRoom(doc_id, self._store, self._settings)
+        self._rooms[doc_id] = live
+        try:
+            await live.load()
+        except BaseException as exc:
+            del self._rooms[doc_id]
+            live.ready.set_exception(exc)
+            live.ready.exception()  # Mark retrieved: joiners waiting on it get it re-raised.
+            raise
+        live.ready.set_result(None)
+        return live
+
+    async def join(self, doc_id: str, peer: Peer, *, can_edit: bool) -> LiveRoom:
+        live = await self._open(doc_id)
+        if live._unload_timer is not None:
+            live._unload_timer.cancel()
+            live._unload_timer = None
+        live.peers.add(peer)
+        for frame in live.room.connect(peer, can_edit=can_edit):
+            live.send(peer, frame)
+        return live
+
+    def receive(self, live: LiveRoom, peer: Peer, frame: bytes) -> None:
+        """Handle one frame; raises ``crdt.errors.ProtocolError`` for bad input."""
+        out = live.room.receive(peer, frame)
+        for reply in out.replies:
+            live.send(peer, reply)
+        if out.broadcast is not None:
+            live.broadcast(out.broadcast, exclude=peer)
+        if out.update is not None:
+            live.accept(out.update)
+        if out.awareness_dirty:
+            live.awareness_changed()
+
+    def leave(self, live: LiveRoom, peer: Peer) -> None:
+        if peer not in live.peers:
+            return
+        live.peers.discard(peer)
+        removal = live.room.disconnect(peer)
+        if removal is not None:
+            live.broadcast(removal)
+        self._maybe_schedule_unload(live)
+
+    def _maybe_schedule_unload(self, live: LiveRoom) -> None:
+        if live.peers or live._holds or live.closing or live._unload_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        live._unload_timer = loop.call_later(
+            self._settings.unload_grace_ms / 1000, self._start_unload, live
+        )
+
+    def _start_unload(self, live: LiveRoom) -> None:
+        task = asyncio.create_task(self._unload(live), name=f"unload:{live.doc_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _unload(self, live: LiveRoom) -> None:
+        live._unload_timer = None
+        if live.peers or live._holds or live.closing:
+            return
+        try:
+            await live.close()
+        finally:
+            self._rooms.pop(live.doc_id, None)
+
+    def set_can_edit(self, doc_id: str, user_id: str, can_edit: bool) -> None:
+        live = self.get(doc_id)
+        if live is None:
+            return
+        for peer in live.peers:
+            if peer.user_id == user_id:
+                live.room.set_can_edit(peer, can_edit)
+
+    def revoke(self, doc_id: str, user_id: str) -> None:
+        live = self.get(doc_id)
+        if live is None:
+            return
+        for peer in tuple(live.peers):
+            if peer.user_id == user_id:
+                live.room.set_can_edit(peer, False)  # Nothing it still sends is applied.
+                peer.close(Disconnect.REVOKED)
+
+    @asynccontextmanager
+    async def hold(self, doc_id: str) -> AsyncIterator[LiveRoom]:
+        """Keep a room loaded (with or without peers) for server-side work."""
+        live = await self._open(doc_id)
+        live._holds += 1
+        try:
+            yield live
+        finally:
+            live._holds -= 1
+            self._maybe_schedule_unload(live)
+
+    async def edit(self, doc_id: str, change: Callable[[Doc[Any]], object]) -> bytes | None:
+        """Apply a server-side change to a document, live: broadcast and persist it."""
+        async with self.hold(doc_id) as live:
+            update = live.room.edit(change)
+            if update is not None:
+                live.broadcast(encode_update(update))
+                live.accept(update)
+                await live.flush()
+            return update
+
+    async def close(self) -> None:
+        """Flush and unload every room (shutdown)."""
+        rooms = list(self._rooms.values())
+        for live in rooms:
+            for peer in tuple(live.peers):
+                peer.close(Disconnect.SHUTDOWN)
+        await asyncio.gather(*(live.close() for live in rooms if not live.closing))
+        self._rooms.clear()

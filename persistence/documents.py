@@ -1,0 +1,132 @@
+"""The document store on PostgreSQL: an append-only update log plus a compacted state.
+
+Loading a document reads its compacted state (if any) and every update still in the log.
+Yjs updates are idempotent and commutative, which the design leans on twice:
+- an update that is both in the state and still in the log (a compaction that raced a late
+  commit) is applied twice, harmlessly;
+- compaction deletes exactly the log rows it merged (by ``seq``), never a range, so a row
+  that committed while it ran is kept for the next round.
+Compaction runs in one transaction and verifies the merged state before anything is deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pycrdt import Doc, merge_updates
+
+from crdt.timeline import read_timeline
+from persistence.db import Connection, Database
+
+log = logging.getLogger(__name__)
+
+UPDATE_FORMAT = "update:v1"
+STATE_FORMAT = "state:v1"
+
+
+class CompactionMismatch(RuntimeError):
+    """The merged state does not reproduce what it replaces; nothing was deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionResult:
+    merged_rows: int
+    state_bytes: int
+
+
+def _doc_of(updates: Sequence[bytes]) -> Doc[Any]:
+    doc: Doc[Any] = Doc()
+    with doc.transaction():
+        for update in updates:
+            doc.apply_update(update)
+    return doc
+
+
+def verify_merge(parts: Sequence[bytes], merged: bytes) -> None:
+    """Raise ``CompactionMismatch`` unless ``merged`` holds exactly what ``parts`` hold."""
+    before, after = _doc_of(parts), _doc_of([merged])
+    if before.get_state() != after.get_state():
+        raise CompactionMismatch("state vectors differ")
+    if read_timeline(before).to_json() != read_timeline(after).to_json():
+        raise CompactionMismatch("timeline content differs")
+
+
+class PgDocumentStore:
+    """Implements ``crdt.ports.DocumentStore``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def load(self, doc_id: str) -> list[bytes]:
+        project_id = uuid.UUID(doc_id)
+        async with self._db.pool.acquire() as conn, conn.transaction(readonly=True):
+            state = await conn.fetchval(
+                "SELECT payload FROM doc_states WHERE project_id = $1", project_id
+            )
+            rows = await conn.fetch(
+                "SELECT payload FROM doc_updates WHERE project_id = $1 ORDER BY seq", project_id
+            )
+        updates = [bytes(r["payload"]) for r in rows]
+        return ([bytes(state)] if state is not None else []) + updates
+
+    async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
+        if not updates:
+            return
+        await self._db.pool.execute(
+            "INSERT INTO doc_updates (project_id, format, payload) "
+            "SELECT $1, $2, unnest($3::bytea[])",
+            uuid.UUID(doc_id),
+            UPDATE_FORMAT,
+            list(updates),
+        )
+
+    async def unloaded(self, doc_id: str, state: bytes) -> None:
+        # The room's own state is not used: other instances may have appended updates this
+        # process never saw, so the log in the database is what gets compacted.
+        await self.compact(doc_id)
+
+    async def compact(self, doc_id: str) -> CompactionResult:
+        project_id = uuid.UUID(doc_id)
+        async with self._db.transaction() as conn:
+            # Serialise compactions of one document (several instances may hold it).
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", doc_id)
+            return await self._compact_locked(conn, project_id)
+
+    async def _compact_locked(
+        self, conn: Connection, project_id: uuid.UUID
+    ) -> CompactionResult:
+        state = await conn.fetchval(
+            "SELECT payload FROM doc_states WHERE project_id = $1", project_id
+        )
+        rows = await conn.fetch(
+            "SELECT seq, payload FROM doc_updates WHERE project_id = $1 ORDER BY seq", project_id
+        )
+        if not rows:
+            return CompactionResult(0, len(state) if state is not None else 0)
+        parts = ([bytes(state)] if state is not None else []) + [bytes(r["payload"]) for r in rows]
+        merged = merge_updates(*parts)
+        verify_merge(parts, merged)
+        state_vector = _doc_of([merged]).get_state()
+        await conn.execute(
+            """INSERT INTO doc_states (project_id, format, payload, state_vector, merged_count)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (project_id) DO UPDATE SET
+                 payload = EXCLUDED.payload, state_vector = EXCLUDED.state_vector,
+                 merged_count = doc_states.merged_count + EXCLUDED.merged_count,
+                 updated_at = now()""",
+            project_id,
+            STATE_FORMAT,
+            merged,
+            state_vector,
+            len(rows),
+        )
+        await conn.execute(
+            "DELETE FROM doc_updates WHERE project_id = $1 AND seq = ANY($2::bigint[])",
+            project_id,
+            [r["seq"] for r in rows],
+        )
+        return CompactionResult(len(rows), len(merged))

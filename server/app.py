@@ -1,0 +1,93 @@
+"""``create_app``: the composition root. The lifespan builds every service and passes it in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from crdt.rooms import Rooms
+from persistence.db import Database
+from persistence.documents import PgDocumentStore
+from persistence.embedded import start_embedded_postgres
+from persistence.projects_pg import PgProjectDirectory
+from server import http_credits, http_projects
+from server.auth import TokenVerifier
+from server.errors import install_error_handlers
+from server.services import Services
+from server.settings import Settings
+from server.ws import websocket_endpoint
+
+log = logging.getLogger(__name__)
+
+_READY_TIMEOUT_S = 2.0
+
+
+async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
+    verifier = TokenVerifier(
+        settings.resolved_jwt_secret(),
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        jwks_url=settings.jwt_jwks_url,
+        leeway_s=settings.jwt_leeway_s,
+    )
+    dsn = settings.database_url
+    if dsn is None:
+        # Same code path as an external server, only the DSN differs.
+        dsn = await anyio.to_thread.run_sync(start_embedded_postgres, settings.data_dir)
+    db = await Database.connect(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    stack.push_async_callback(db.close)
+    await db.migrate()
+    store = PgDocumentStore(db)
+    directory = PgProjectDirectory(db)
+    rooms = Rooms(store, settings.room_settings())
+    # Registered after the pool so it runs first on the way out: rooms flush into the pool.
+    stack.push_async_callback(rooms.close)
+    services = Services(settings, verifier, db, directory, store, rooms)
+    services.readiness["database"] = db.ping
+    return services
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app.state.services = await build_services(settings, stack)
+            log.info("ready", extra={"host": settings.host, "port": settings.port})
+            yield
+            log.info("shutting down: flushing rooms")
+
+    app = FastAPI(title="FlowAI collaboration backend", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_api_websocket_route("/ws/{project_id}", websocket_endpoint)
+    app.include_router(http_projects.router)
+    app.include_router(http_credits.router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        services: Services = app.state.services
+        checks: dict[str, str] = {}
+        for name, probe in services.readiness.items():
+            try:
+                await asyncio.wait_for(probe(), _READY_TIMEOUT_S)
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+                checks[name] = f"unavailable: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    return app

@@ -1,0 +1,104 @@
+"""Access tokens: Supabase-compatible JWTs.
+
+HS256 tokens are checked against the project's shared secret; RS256/ES256 tokens against the
+keys published at ``jwt_jwks_url`` (Supabase's asymmetric signing keys). ``sub`` is the user id;
+``exp`` is required. Tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import anyio
+import jwt
+
+__all__ = ["AuthError", "Identity", "TokenVerifier", "mint_token"]
+
+_ASYMMETRIC = ("RS256", "ES256", "EdDSA")
+
+
+class AuthError(Exception):
+    """The token is missing or invalid. ``code`` is stable, ``str()`` is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    user_id: str
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        secret: str,
+        *,
+        audience: str | None,
+        issuer: str | None = None,
+        jwks_url: str | None = None,
+        leeway_s: int = 30,
+    ) -> None:
+        self._secret = secret
+        self._audience = audience
+        self._issuer = issuer
+        self._leeway_s = leeway_s
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=5) if jwks_url else None
+
+    async def verify(self, token: str | None) -> Identity:
+        if not token:
+            raise AuthError("token_missing", "an access token is required")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise AuthError("token_invalid", "the access token is malformed") from exc
+        alg = header.get("alg")
+        key: object
+        if alg == "HS256":
+            key = self._secret
+        elif alg in _ASYMMETRIC and self._jwks is not None:
+            key = await self._signing_key(token)
+        else:
+            raise AuthError("token_invalid", f"tokens signed with {alg!r} are not accepted")
+        try:
+            claims = jwt.decode(
+                token,
+                key,  # type: ignore[arg-type]
+                algorithms=[alg],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway_s,
+                options={"require": ["exp", "sub"], "verify_aud": self._audience is not None},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("token_expired", "the access token has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise AuthError("token_invalid", f"the access token is invalid: {exc}") from exc
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise AuthError("token_invalid", "the access token has no subject")
+        return Identity(user_id=sub)
+
+    async def _signing_key(self, token: str) -> object:
+        assert self._jwks is not None
+        jwks = self._jwks
+        try:
+            # PyJWKClient fetches with urllib (blocking); keys are cached after the first call.
+            signing_key = await anyio.to_thread.run_sync(jwks.get_signing_key_from_jwt, token)
+        except jwt.PyJWTError as exc:
+            raise AuthError("token_invalid", f"no matching signing key: {exc}") from exc
+        return signing_key.key
+
+
+def mint_token(
+    secret: str, user_id: str, *, ttl_s: int = 3600, audience: str | None = "authenticated"
+) -> str:
+    """An HS256 token shaped like Supabase's (``sub``, ``role``, ``aud``, ``iat``, ``exp``)."""
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": user_id, "role": "authenticated", "iat": now}
+    claims["exp"] = now + ttl_s
+    if audience is not None:
+        claims["aud"] = audience
+    return jwt.encode(claims, secret, algorithm="HS256")

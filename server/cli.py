@@ -1,0 +1,68 @@
+"""``flowai``: serve, mint local tokens."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from server.settings import Settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.logging_setup import configure_logging
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    settings = settings.model_copy(update={"host": host, "port": port})
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        ws="websockets-sansio",
+        ws_max_size=settings.message_bytes_max,
+        ws_ping_interval=settings.ws_ping_interval_s,
+        ws_ping_timeout=settings.ws_ping_timeout_s,
+        backlog=settings.backlog,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from server.auth import mint_token
+
+    token = mint_token(
+        settings.resolved_jwt_secret(), args.user, ttl_s=args.ttl, audience=settings.jwt_audience
+    )
+    print(token)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="flowai", description="FlowAI collaboration backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server (embedded defaults when unconfigured)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(run=_serve)
+    token = sub.add_parser("token", help="print a signed access token for local use")
+    token.add_argument("--user", required=True, help="user id (the token's sub)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.set_defaults(run=_token)
+    from server import cli_credits
+
+    cli_credits.register(sub)
+    args = parser.parse_args(argv)
+    settings = Settings()
+    return int(args.run(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

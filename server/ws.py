@@ -1,0 +1,141 @@
+"""The websocket endpoint: authenticate, then move bytes between the socket and the room.
+
+All protocol work happens in ``crdt.room`` (pure) and ``crdt.rooms`` (registry); this module
+only accepts, reads frames, drains the connection's outbox to the socket and closes with the
+right code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from crdt.errors import ProtocolError
+from crdt.outbox import Outbox
+from crdt.ports import Disconnect
+from server.auth import AuthError
+from server.close_codes import CloseCode
+
+if TYPE_CHECKING:
+    from crdt.rooms import LiveRoom
+    from server.services import Services
+
+log = logging.getLogger(__name__)
+
+_CLOSE_CODES = {
+    Disconnect.SLOW_CONSUMER: (CloseCode.TRY_AGAIN_LATER, "send queue overflow; reconnect"),
+    Disconnect.MALFORMED: (CloseCode.MALFORMED, "malformed message"),
+    Disconnect.REVOKED: (CloseCode.NOT_A_MEMBER, "access to this project was removed"),
+    Disconnect.SHUTDOWN: (CloseCode.SERVER_RESTARTING, "server restarting"),
+}
+
+
+class Connection:
+    """A ``crdt.ports.Peer`` over a Starlette websocket."""
+
+    def __init__(self, ws: WebSocket, user_id: str, send_queue_bytes_max: int) -> None:
+        self.ws = ws
+        self._user_id = user_id
+        self.outbox = Outbox(send_queue_bytes_max)
+        self.close_code: tuple[int, str] = (CloseCode.NORMAL, "")
+
+    @property
+    def user_id(self) -> str:
+        return self._user_id
+
+    def send(self, frame: bytes) -> bool:
+        return self.outbox.put(frame)
+
+    def close(self, reason: Disconnect) -> None:
+        self.close_with(*_CLOSE_CODES[reason])
+
+    def close_with(self, code: int, reason: str) -> None:
+        if not self.outbox.closed:
+            self.close_code = (code, reason)
+            self.outbox.close()
+
+    async def write_loop(self) -> None:
+        """Drain the outbox to the socket; once it is closed, send the close frame."""
+        try:
+            while (frame := await self.outbox.get()) is not None:
+                await self.ws.send_bytes(frame)
+            code, reason = self.close_code
+            await self.ws.close(code, reason)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            # The client went away first; the read loop sees the disconnect.
+            self.outbox.close()
+
+
+def _token(ws: WebSocket) -> str | None:
+    token = ws.query_params.get("token")
+    if token:
+        return token
+    header = ws.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+async def _refuse(ws: WebSocket, code: CloseCode, reason: str) -> None:
+    # Accept first: a close before accept becomes an HTTP 403 and the client never sees
+    # the code.
+    await ws.accept()
+    await ws.close(code, reason)
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    services: Services = ws.app.state.services
+    try:
+        identity = await services.verifier.verify(_token(ws))
+    except AuthError as exc:
+        await _refuse(ws, CloseCode.NOT_AUTHENTICATED, exc.code)
+        return
+    try:
+        project_id = uuid.UUID(ws.path_params["project_id"])
+    except ValueError:
+        await _refuse(ws, CloseCode.NO_SUCH_PROJECT, "no such project")
+        return
+    if await services.directory.get_project(project_id) is None:
+        await _refuse(ws, CloseCode.NO_SUCH_PROJECT, "no such project")
+        return
+    role = await services.directory.role_of(project_id, identity.user_id)
+    if role is None:
+        await _refuse(ws, CloseCode.NOT_A_MEMBER, "not a member of this project")
+        return
+    await ws.accept()
+    conn = Connection(ws, identity.user_id, services.settings.send_queue_bytes_max)
+    writer = asyncio.create_task(conn.write_loop())
+    live = await services.rooms.join(str(project_id), conn, can_edit=role.can_edit)
+    try:
+        await _read_loop(services, live, conn)
+    finally:
+        services.rooms.leave(live, conn)
+        conn.outbox.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(writer, timeout=5)
+
+
+async def _read_loop(services: Services, live: LiveRoom, conn: Connection) -> None:
+    limit = services.settings.message_bytes_max
+    receive = conn.ws.receive
+    while not conn.outbox.closed:
+        message = await receive()
+        if message["type"] == "websocket.disconnect" or conn.outbox.closed:
+            return
+        frame = message.get("bytes")
+        if frame is None:
+            conn.close_with(CloseCode.MALFORMED, "text frames are not part of the protocol")
+            return
+        if len(frame) > limit:
+            conn.close_with(CloseCode.MESSAGE_TOO_BIG, "message too big")
+            return
+        try:
+            services.rooms.receive(live, conn, frame)
+        except ProtocolError as exc:
+            log.info("malformed message: %s", exc, extra={"project_id": live.doc_id})
+            conn.close_with(CloseCode.MALFORMED, str(exc)[:120])
+            return
