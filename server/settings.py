@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     ws_ping_interval_s: float = 20.0
     ws_ping_timeout_s: float = 60.0
     backlog: int = 2048
+    # Per-connection inbound limits (close 4429 when exceeded); bursts absorb reconnect syncs.
+    conn_messages_per_s: float = 500
+    conn_messages_burst: float = 2000
+    conn_bytes_per_s: float = 4 * 1024 * 1024
+    conn_bytes_burst: float = 64 * 1024 * 1024
 
     # Rooms.
     group_commit_ms: int = Field(default=50, ge=0, le=1000)

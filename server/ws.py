@@ -20,6 +20,7 @@ from crdt.outbox import Outbox
 from crdt.ports import Disconnect
 from server.auth import AuthError
 from server.close_codes import CloseCode
+from server.rate_limit import TokenBucket
 
 if TYPE_CHECKING:
     from crdt.rooms import LiveRoom
@@ -120,8 +121,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
 
 async def _read_loop(services: Services, live: LiveRoom, conn: Connection) -> None:
-    limit = services.settings.message_bytes_max
+    settings = services.settings
+    limit = settings.message_bytes_max
     receive = conn.ws.receive
+    clock = asyncio.get_running_loop().time
+    messages = TokenBucket.full(settings.conn_messages_per_s, settings.conn_messages_burst, clock())
+    volume = TokenBucket.full(settings.conn_bytes_per_s, settings.conn_bytes_burst, clock())
     while not conn.outbox.closed:
         message = await receive()
         if message["type"] == "websocket.disconnect" or conn.outbox.closed:
@@ -132,6 +137,10 @@ async def _read_loop(services: Services, live: LiveRoom, conn: Connection) -> No
             return
         if len(frame) > limit:
             conn.close_with(CloseCode.MESSAGE_TOO_BIG, "message too big")
+            return
+        now = clock()
+        if not (messages.take(1, now) and volume.take(len(frame), now)):
+            conn.close_with(CloseCode.RATE_LIMITED, "too many messages; slow down")
             return
         try:
             services.rooms.receive(live, conn, frame)
