@@ -69,7 +69,9 @@ class _Conn:
 
 
 class Room:
-    def __init__(self, doc: Doc[Any] | None = None, *, awareness_state_bytes_max: int = 65536) -> None:
+    def __init__(
+        self, doc: Doc[Any] | None = None, *, awareness_state_bytes_max: int = 65536
+    ) -> None:
         self.doc = doc if doc is not None else Doc()
         self._conns: dict[ConnId, _Conn] = {}
         self._awareness: dict[int, AwarenessEntry] = {}
