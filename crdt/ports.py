@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
+
+from pycrdt import Doc
 
 
 class Disconnect(Enum):
@@ -46,6 +48,16 @@ class DocumentStore(Protocol):
         """Durably append ``updates``; returns only once they are committed."""
         ...
 
+    async def compact(self, doc_id: str) -> object:
+        """Merge the log into one state and delete exactly what was merged, atomically."""
+        ...
+
     async def unloaded(self, doc_id: str, state: bytes) -> None:
         """The room was unloaded with this full state; a chance to compact its log."""
         ...
+
+
+class RoomHooks(Protocol):
+    """Work done after a room's edits settle (projection, automatic versions)."""
+
+    async def settled(self, doc_id: str, doc: Doc[Any]) -> None: ...

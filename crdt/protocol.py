@@ -6,6 +6,7 @@ A frame (one websocket binary message) is a varuint message type, then:
     1 awareness        varbytes awareness update
     2 auth             varuint 0 (permission denied), varstring reason
     3 query-awareness  nothing
+  100 saved            varbytes state vector now durable (server to opted-in clients only)
 
 Encoding uses pycrdt's own helpers. Decoding uses pycrdt's ``Decoder`` too, but that decoder
 trusts its input (a truncated varuint raises IndexError, a truncated payload is returned short
@@ -41,6 +42,7 @@ __all__ = [
     "Message",
     "MessageType",
     "QueryAwareness",
+    "Saved",
     "SyncStep1",
     "SyncStep2",
     "SyncUpdate",
@@ -50,6 +52,7 @@ __all__ = [
     "encode_awareness",
     "encode_awareness_message",
     "encode_query_awareness",
+    "encode_saved",
     "encode_sync_step1",
     "encode_sync_step2",
     "encode_update",
@@ -68,6 +71,8 @@ class MessageType(IntEnum):
     AWARENESS = YMessageType.AWARENESS
     AUTH = 2
     QUERY_AWARENESS = 3
+    # Ours, sent only to clients that opt in: the state vector that is now durable.
+    SAVED = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +105,14 @@ class AuthDenied:
     reason: str
 
 
-Message = SyncStep1 | SyncStep2 | SyncUpdate | AwarenessUpdate | QueryAwareness | AuthDenied
+@dataclass(frozen=True, slots=True)
+class Saved:
+    state_vector: bytes
+
+
+Message = (
+    SyncStep1 | SyncStep2 | SyncUpdate | AwarenessUpdate | QueryAwareness | AuthDenied | Saved
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +184,8 @@ def decode_message(frame: bytes) -> Message:
         message = AwarenessUpdate(reader.var_bytes())
     elif kind == MessageType.QUERY_AWARENESS:
         message = QueryAwareness()
+    elif kind == MessageType.SAVED:
+        message = Saved(reader.var_bytes())
     elif kind == MessageType.AUTH:
         if reader.var_uint() != 0:
             raise UnknownMessage("unknown auth message type")
@@ -237,6 +251,10 @@ def encode_update(update: bytes) -> bytes:
 
 def encode_query_awareness() -> bytes:
     return write_var_uint(MessageType.QUERY_AWARENESS)
+
+
+def encode_saved(state_vector: bytes) -> bytes:
+    return write_var_uint(MessageType.SAVED) + write_message(state_vector)
 
 
 def encode_auth_denied(reason: str) -> bytes:

@@ -29,6 +29,7 @@ from crdt.protocol import (
     AwarenessEntry,
     AwarenessUpdate,
     QueryAwareness,
+    Saved,
     SyncStep1,
     SyncStep2,
     SyncUpdate,
@@ -136,8 +137,8 @@ class Room:
         if isinstance(message, QueryAwareness):
             present = [e for e in self._awareness.values() if not e.removed]
             return Output(replies=(encode_awareness_message(present),))
-        assert isinstance(message, AuthDenied)
-        return Output()  # Clients have no reason to send this; it is harmless.
+        assert isinstance(message, AuthDenied | Saved)
+        return Output()  # Server-to-client messages; harmless if a client echoes them.
 
     def _receive_update(self, conn: ConnId, update: bytes, frame: bytes | None) -> Output:
         state = self._conns[conn]
@@ -210,10 +211,12 @@ class Room:
         self._apply(update)
         return encode_update(update)
 
-    def edit(self, change: Callable[[Doc[Any]], object]) -> bytes | None:
+    def edit(
+        self, change: Callable[[Doc[Any]], object], *, origin: str = "server"
+    ) -> bytes | None:
         """Run ``change`` on the doc in one transaction; returns the resulting update."""
         before = self.doc.get_state()
-        with self.doc.transaction(origin="server"):
+        with self.doc.transaction(origin=origin):
             change(self.doc)
         update = self.doc.get_update(before)
         if update == EMPTY_UPDATE:

@@ -24,8 +24,8 @@ from typing import Any
 
 from pycrdt import Doc
 
-from crdt.ports import Disconnect, DocumentStore, Peer
-from crdt.protocol import encode_update
+from crdt.ports import Disconnect, DocumentStore, Peer, RoomHooks
+from crdt.protocol import encode_saved, encode_update
 from crdt.room import Room
 
 __all__ = ["LiveRoom", "RoomSettings", "Rooms"]
@@ -40,15 +40,35 @@ class RoomSettings:
     unload_grace_ms: int = 10_000
     awareness_state_bytes_max: int = 65_536
     store_retry_ms_max: int = 5_000
+    # Compact the stored log once this much was appended since the last compaction.
+    compact_updates_max: int = 1_000
+    compact_bytes_max: int = 4 * 1024 * 1024
+    # Hooks run once edits pause this long, and at least this often while they do not.
+    settle_ms: int = 1_000
+    settle_ms_max: int = 10_000
 
 
 class LiveRoom:
-    def __init__(self, doc_id: str, store: DocumentStore, settings: RoomSettings) -> None:
+    def __init__(
+        self,
+        doc_id: str,
+        store: DocumentStore,
+        settings: RoomSettings,
+        hooks: RoomHooks | None = None,
+    ) -> None:
         self.doc_id = doc_id
         self.room = Room(Doc(), awareness_state_bytes_max=settings.awareness_state_bytes_max)
         self.peers: set[Peer] = set()
+        # Peers that asked for "saved" messages (the durable state vector after each commit).
+        self.saved_peers: set[Peer] = set()
         self._store = store
         self._settings = settings
+        self._hooks = hooks
+        self._appended_count = 0
+        self._appended_bytes = 0
+        self._settle_timer: asyncio.TimerHandle | None = None
+        self._dirty_since: float | None = None
+        self._settling: asyncio.Task[None] | None = None
         self._pending: list[bytes] = []
         self._pending_event = asyncio.Event()
         self._idle = asyncio.Event()  # set while nothing is waiting to be stored
@@ -103,12 +123,67 @@ class LiveRoom:
     async def _write_loop(self) -> None:
         while True:
             await self._pending_event.wait()
+            # Gather what arrives within the window into one commit (group commit).
             await asyncio.sleep(self._settings.group_commit_ms / 1000)
             self._pending_event.clear()
             batch, self._pending = self._pending, []
+            # Everything in the doc now is in this batch or was stored before it.
+            durable = self.room.doc.get_state() if self.saved_peers else None
             await self._store_with_retry(batch)
             if not self._pending:
                 self._idle.set()
+            if durable is not None:
+                frame = encode_saved(durable)
+                for peer in tuple(self.saved_peers):
+                    self.send(peer, frame)
+            self._appended_count += len(batch)
+            self._appended_bytes += sum(len(u) for u in batch)
+            if (
+                self._appended_count >= self._settings.compact_updates_max
+                or self._appended_bytes >= self._settings.compact_bytes_max
+            ):
+                await self._compact()
+            self._committed()
+
+    async def _compact(self) -> None:
+        try:
+            await self._store.compact(self.doc_id)
+        except Exception:
+            # The log stays as it was; compaction is retried at the next threshold.
+            log.exception("compaction failed", extra={"project_id": self.doc_id})
+        self._appended_count = self._appended_bytes = 0
+
+    # -- settling (projection, automatic versions) ----------------------------------------
+
+    def _committed(self) -> None:
+        if self._hooks is None:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._dirty_since is None:
+            self._dirty_since = now
+        deadline = min(
+            now + self._settings.settle_ms / 1000,
+            self._dirty_since + self._settings.settle_ms_max / 1000,
+        )
+        if self._settle_timer is not None:
+            self._settle_timer.cancel()
+        self._settle_timer = loop.call_at(deadline, self._start_settle)
+
+    def _start_settle(self) -> None:
+        self._settle_timer = None
+        self._dirty_since = None
+        previous = self._settling
+        self._settling = asyncio.create_task(self._settle(previous), name=f"settle:{self.doc_id}")
+
+    async def _settle(self, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        assert self._hooks is not None
+        try:
+            await self._hooks.settled(self.doc_id, self.room.doc)
+        except Exception:
+            log.exception("post-edit work failed", extra={"project_id": self.doc_id})
 
     async def _store_with_retry(self, batch: list[bytes]) -> None:
         delay = 0.05
@@ -138,16 +213,30 @@ class LiveRoom:
             self._writer.cancel()
             with suppress(asyncio.CancelledError):
                 await self._writer
-            await self._store.unloaded(self.doc_id, self.room.doc.get_update())
+            if self._settle_timer is not None:
+                self._settle_timer.cancel()
+                self._start_settle()  # Edits not yet settled are settled now.
+            if self._settling is not None:
+                await asyncio.gather(self._settling, return_exceptions=True)
+            try:
+                await self._store.unloaded(self.doc_id, self.room.doc.get_update())
+            except Exception:
+                log.exception("unload compaction failed", extra={"project_id": self.doc_id})
         self.closed.set()
 
 
 class Rooms:
     """Every live room of this process, loaded on first join and unloaded when idle."""
 
-    def __init__(self, store: DocumentStore, settings: RoomSettings | None = None) -> None:
+    def __init__(
+        self,
+        store: DocumentStore,
+        settings: RoomSettings | None = None,
+        hooks: RoomHooks | None = None,
+    ) -> None:
         self._store = store
         self._settings = settings or RoomSettings()
+        self._hooks = hooks
         self._rooms: dict[str, LiveRoom] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -168,7 +257,7 @@ class Rooms:
                 continue
             await asyncio.shield(live.ready)
             return live
-        live = LiveRoom(doc_id, self._store, self._settings)
+        live = LiveRoom(doc_id, self._store, self._settings, self._hooks)
         self._rooms[doc_id] = live
         try:
             await live.load()
@@ -180,12 +269,16 @@ class Rooms:
         live.ready.set_result(None)
         return live
 
-    async def join(self, doc_id: str, peer: Peer, *, can_edit: bool) -> LiveRoom:
+    async def join(
+        self, doc_id: str, peer: Peer, *, can_edit: bool, wants_saved: bool = False
+    ) -> LiveRoom:
         live = await self._open(doc_id)
         if live._unload_timer is not None:
             live._unload_timer.cancel()
             live._unload_timer = None
         live.peers.add(peer)
+        if wants_saved:
+            live.saved_peers.add(peer)
         for frame in live.room.connect(peer, can_edit=can_edit):
             live.send(peer, frame)
         return live
@@ -206,6 +299,7 @@ class Rooms:
         if peer not in live.peers:
             return
         live.peers.discard(peer)
+        live.saved_peers.discard(peer)
         removal = live.room.disconnect(peer)
         if removal is not None:
             live.broadcast(removal)
@@ -261,10 +355,12 @@ class Rooms:
             live._holds -= 1
             self._maybe_schedule_unload(live)
 
-    async def edit(self, doc_id: str, change: Callable[[Doc[Any]], object]) -> bytes | None:
+    async def edit(
+        self, doc_id: str, change: Callable[[Doc[Any]], object], *, origin: str = "server"
+    ) -> bytes | None:
         """Apply a server-side change to a document, live: broadcast and persist it."""
         async with self.hold(doc_id) as live:
-            update = live.room.edit(change)
+            update = live.room.edit(change, origin=origin)
             if update is not None:
                 live.broadcast(encode_update(update))
                 live.accept(update)

@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from pycrdt import merge_updates
+
 from persistence.projects import Project, ProjectNotFound, Role
 
 
@@ -20,9 +22,15 @@ class MemoryDocumentStore:
     async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
         self.updates.setdefault(doc_id, []).extend(updates)
 
+    async def compact(self, doc_id: str) -> int:
+        """Merge the log into one update; returns how many entries were merged."""
+        log = self.updates.get(doc_id, [])
+        if len(log) > 1:
+            self.updates[doc_id] = [merge_updates(*log)]
+        return len(log)
+
     async def unloaded(self, doc_id: str, state: bytes) -> None:
-        # Compaction in miniature: the full state replaces the log it summarises.
-        self.updates[doc_id] = [state]
+        await self.compact(doc_id)
         self.unload_count += 1
 
 

@@ -48,9 +48,15 @@ class Settings(BaseSettings):
     conn_bytes_burst: float = 64 * 1024 * 1024
 
     # Rooms.
-    group_commit_ms: int = Field(default=50, ge=0, le=1000)
+    group_commit_ms: int = Field(default=20, ge=0, le=1000)
     awareness_coalesce_ms: int = Field(default=50, ge=0, le=1000)
     room_unload_grace_ms: int = Field(default=10_000, ge=0)
+    compact_updates_max: int = Field(default=1_000, ge=1)
+    compact_bytes_max: int = Field(default=4 * 1024 * 1024, ge=1)
+    settle_ms: int = Field(default=1_000, ge=0)
+    settle_ms_max: int = Field(default=10_000, ge=0)
+    # At most one automatic version per project per interval while it is being edited.
+    auto_version_interval_s: int = Field(default=600, ge=1)
 
     def room_settings(self) -> RoomSettings:
         return RoomSettings(
@@ -58,6 +64,10 @@ class Settings(BaseSettings):
             awareness_coalesce_ms=self.awareness_coalesce_ms,
             unload_grace_ms=self.room_unload_grace_ms,
             awareness_state_bytes_max=self.awareness_state_bytes_max,
+            compact_updates_max=self.compact_updates_max,
+            compact_bytes_max=self.compact_bytes_max,
+            settle_ms=self.settle_ms,
+            settle_ms_max=self.settle_ms_max,
         )
 
     def resolved_jwt_secret(self) -> str:

@@ -110,7 +110,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     await ws.accept()
     conn = Connection(ws, identity.user_id, services.settings.send_queue_bytes_max)
     writer = asyncio.create_task(conn.write_loop())
-    live = await services.rooms.join(str(project_id), conn, can_edit=role.can_edit)
+    wants_saved = ws.query_params.get("saved", "") in ("1", "true")
+    live = await services.rooms.join(
+        str(project_id), conn, can_edit=role.can_edit, wants_saved=wants_saved
+    )
     try:
         await _read_loop(services, live, conn)
     finally:
