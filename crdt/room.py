@@ -215,11 +215,16 @@ class Room:
         self, change: Callable[[Doc[Any]], object], *, origin: str = "server"
     ) -> bytes | None:
         """Run ``change`` on the doc in one transaction; returns the resulting update."""
-        before = self.doc.get_state()
-        with self.doc.transaction(origin=origin):
-            change(self.doc)
-        update = self.doc.get_update(before)
-        if update == EMPTY_UPDATE:
+        emitted: list[bytes] = []
+        # The transaction's own update carries only its own deletions, where
+        # ``get_update(state_before)`` would repeat the document's whole delete set.
+        subscription = self.doc.observe(lambda event: emitted.append(event.update))
+        try:
+            with self.doc.transaction(origin=origin):
+                change(self.doc)
+        finally:
+            self.doc.unobserve(subscription)
+        if not emitted or emitted[0] == EMPTY_UPDATE:
             return None
         self.version += 1
-        return update
+        return emitted[0]

@@ -16,7 +16,9 @@ from persistence.db import Database
 from persistence.documents import PgDocumentStore
 from persistence.embedded import start_embedded_postgres
 from persistence.projects_pg import PgProjectDirectory
-from server import http_credits, http_projects
+from persistence.settled import SettledWork
+from persistence.versions import PgVersions
+from server import http_credits, http_projects, http_versions
 from server.auth import TokenVerifier
 from server.errors import install_error_handlers
 from server.services import Services
@@ -45,10 +47,12 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     await db.migrate()
     store = PgDocumentStore(db)
     directory = PgProjectDirectory(db)
-    rooms = Rooms(store, settings.room_settings())
+    versions = PgVersions(db)
+    hooks = SettledWork(db, versions, auto_version_interval_s=settings.auto_version_interval_s)
+    rooms = Rooms(store, settings.room_settings(), hooks)
     # Registered after the pool so it runs first on the way out: rooms flush into the pool.
     stack.push_async_callback(rooms.close)
-    services = Services(settings, verifier, db, directory, store, rooms)
+    services = Services(settings, verifier, db, directory, store, rooms, versions)
     services.readiness["database"] = db.ping
     return services
 
@@ -69,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_websocket_route("/ws/{project_id}", websocket_endpoint)
     app.include_router(http_projects.router)
     app.include_router(http_credits.router)
+    app.include_router(http_versions.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -35,6 +35,32 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def database_url(settings: Settings) -> str:
+    """The configured database, or the embedded one in the data directory."""
+    if settings.database_url:
+        return settings.database_url
+    from persistence.embedded import start_embedded_postgres
+
+    return start_embedded_postgres(settings.data_dir)
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from persistence.db import Database
+
+    async def run() -> list[int]:
+        db = await Database.connect(database_url(settings), min_size=1, max_size=1)
+        try:
+            return await db.migrate()
+        finally:
+            await db.close()
+
+    applied = asyncio.run(run())
+    print(f"applied migrations: {applied}" if applied else "database is up to date")
+    return 0
+
+
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     from server.auth import mint_token
 
@@ -52,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(run=_serve)
+    migrate = sub.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(run=_migrate)
     token = sub.add_parser("token", help="print a signed access token for local use")
     token.add_argument("--user", required=True, help="user id (the token's sub)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")

@@ -12,6 +12,7 @@ from crdt.timeline import init_project, read_timeline
 from persistence.projects import Project, Role
 from server.deps import CurrentUser, ServicesDep
 from server.errors import ApiError
+from server.services import Services
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
@@ -48,16 +49,20 @@ def _out(project: Project, role: Role) -> ProjectOut:
     )
 
 
-async def _require_role(
-    services: ServicesDep, project_id: uuid.UUID, user_id: str, *, owner: bool = False
+_RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.OWNER: 2}
+
+
+async def require_role(
+    services: Services, project_id: uuid.UUID, user_id: str, *, minimum: Role = Role.VIEWER
 ) -> tuple[Project, Role]:
+    """The project and the caller's role, or 404 (not a member) / 403 (role too low)."""
     project = await services.directory.get_project(project_id)
     role = await services.directory.role_of(project_id, user_id) if project else None
     if project is None or role is None:
         # The same answer whether or not the project exists: ids do not leak.
         raise ApiError(404, "project_not_found", "no such project")
-    if owner and role is not Role.OWNER:
-        raise ApiError(403, "forbidden", "only the project's owner can do this")
+    if _RANK[role] < _RANK[minimum]:
+        raise ApiError(403, "forbidden", f"this needs the {minimum.value} role or higher")
     return project, role
 
 
@@ -88,7 +93,7 @@ async def list_projects(user: CurrentUser, services: ServicesDep) -> list[Projec
 async def get_project(
     project_id: uuid.UUID, user: CurrentUser, services: ServicesDep
 ) -> dict[str, Any]:
-    project, role = await _require_role(services, project_id, user.user_id)
+    project, role = await require_role(services, project_id, user.user_id)
     async with services.rooms.hold(str(project_id)) as live:
         timeline = read_timeline(live.room.doc).to_json()
     return {**_out(project, role).model_dump(mode="json"), "timeline": timeline}
@@ -98,7 +103,7 @@ async def get_project(
 async def set_member(
     project_id: uuid.UUID, body: MemberSet, user: CurrentUser, services: ServicesDep
 ) -> dict[str, str]:
-    project, _ = await _require_role(services, project_id, user.user_id, owner=True)
+    project, _ = await require_role(services, project_id, user.user_id, minimum=Role.OWNER)
     if body.role is Role.OWNER or body.user_id == project.owner_id:
         raise ApiError(400, "invalid_role", "a project has exactly one owner")
     await services.directory.set_member(project_id, body.user_id, body.role)
@@ -110,7 +115,7 @@ async def set_member(
 async def remove_member(
     project_id: uuid.UUID, member_id: str, user: CurrentUser, services: ServicesDep
 ) -> None:
-    project, _ = await _require_role(services, project_id, user.user_id, owner=True)
+    project, _ = await require_role(services, project_id, user.user_id, minimum=Role.OWNER)
     if member_id == project.owner_id:
         raise ApiError(400, "invalid_role", "the owner cannot be removed")
     await services.directory.set_member(project_id, member_id, None)

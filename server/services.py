@@ -9,6 +9,7 @@ from crdt.ports import DocumentStore
 from crdt.rooms import Rooms
 from persistence.db import Database
 from persistence.projects import ProjectDirectory
+from persistence.versions import PgVersions
 from server.auth import TokenVerifier
 from server.settings import Settings
 
@@ -21,5 +22,6 @@ class Services:
     directory: ProjectDirectory
     store: DocumentStore
     rooms: Rooms
+    versions: PgVersions
     # name -> probe; each raises when its dependency is unreachable (``/readyz``).
     readiness: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)

@@ -20,6 +20,7 @@ from crdt.protocol import (
     AwarenessEntry,
     AwarenessUpdate,
     QueryAwareness,
+    Saved,
     SyncStep1,
     SyncStep2,
     SyncUpdate,
@@ -48,6 +49,7 @@ class YClient:
         self._tasks: set[asyncio.Task[None]] = set()
         self.close_code: int | None = None
         self.close_reason: str = ""
+        self.saved: list[bytes] = []  # durable state vectors, newest last
 
     async def connect(self, *, handshake: bool = True) -> YClient:
         self.ws = await websockets.connect(
@@ -94,6 +96,8 @@ class YClient:
                     self.awareness[entry.client_id] = entry.state
         elif isinstance(message, AuthDenied):
             self.denied.append(message.reason)
+        elif isinstance(message, Saved):
+            self.saved.append(message.state_vector)
         else:
             assert isinstance(message, QueryAwareness)
 
@@ -133,3 +137,17 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(step)
+
+
+def decode_state_vector(state_vector: bytes) -> dict[int, int]:
+    """client id -> clock, from an encoded Yjs state vector."""
+    from pycrdt import Decoder
+
+    decoder = Decoder(state_vector)
+    count = decoder.read_var_uint()
+    return {decoder.read_var_uint(): decoder.read_var_uint() for _ in range(count)}
+
+
+def covers(state_vector: bytes, required: bytes) -> bool:
+    have = decode_state_vector(state_vector)
+    return all(have.get(c, 0) >= clock for c, clock in decode_state_vector(required).items())
