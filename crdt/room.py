@@ -204,6 +204,14 @@ class Room:
                 self._awareness_owner.pop(entry.client_id, None)
         return encode_awareness_message(entries)
 
+    def set_presence(self, client_id: int, state_json: str | None) -> None:
+        """Publish (or, with None, withdraw) a presence entry owned by the server itself,
+        such as a job's progress; it goes out with the next ``take_awareness``."""
+        current = self._awareness.get(client_id)
+        clock = current.clock + 1 if current is not None else 1
+        self._awareness[client_id] = AwarenessEntry(client_id, clock, state_json or "null")
+        self._awareness_dirty.add(client_id)
+
     # -- server-side changes -------------------------------------------------------------
 
     def apply_remote(self, update: bytes) -> bytes:

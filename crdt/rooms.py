@@ -16,6 +16,7 @@ and fanned out before the next is looked at; ordering per room is the order of a
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -366,6 +367,19 @@ class Rooms:
                 live.accept(update)
                 await live.flush()
             return update
+
+    def presence(self, doc_id: str, client_id: int, state: dict[str, Any] | None) -> None:
+        """Show ``state`` as the presence of ``client_id`` to the room's collaborators.
+
+        Server-side activity (a job's progress) travels as awareness, which every y-websocket
+        client already receives; nothing is written to the document's history. Only a loaded
+        room has anyone to tell, so this does nothing for a room that is not live.
+        """
+        live = self.get(doc_id)
+        if live is None:
+            return
+        live.room.set_presence(client_id, json.dumps(state) if state is not None else None)
+        live.awareness_changed()
 
     async def close(self) -> None:
         """Flush and unload every room (shutdown)."""

@@ -160,3 +160,16 @@ def test_server_edit_and_remote_updates() -> None:
     frame = room.apply_remote(_edit("c1", 1))
     assert isinstance(decode_message(frame), SyncUpdate)
     assert room.doc.get("clips", type=Map).to_py() == {"c1": 1.0}
+
+
+def test_server_presence_is_published_and_withdrawn() -> None:
+    room = Room()
+    room.connect("a", can_edit=True)
+    room.set_presence(900, '{"job":{"progress":10}}')
+    room.set_presence(900, '{"job":{"progress":20}}')
+    frame = room.take_awareness()
+    assert frame is not None
+    assert _awareness(frame) == [AwarenessEntry(900, 2, '{"job":{"progress":20}}')]
+    room.set_presence(900, None)
+    frame = room.take_awareness()
+    assert frame is not None and _awareness(frame)[0].removed
