@@ -6,7 +6,8 @@ in-memory twin used by unit tests and by the embedded mode before a database is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
@@ -61,3 +62,74 @@ class RoomHooks(Protocol):
     """Work done after a room's edits settle (projection, automatic versions)."""
 
     async def settled(self, doc_id: str, doc: Doc[Any]) -> None: ...
+
+
+# -- across instances -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteUpdate:
+    """A document update accepted by instance ``origin``; ``seq`` counts its updates."""
+
+    origin: str
+    seq: int
+    update: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteCommitted:
+    """Instance ``origin`` has stored its updates up to ``seq``."""
+
+    origin: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteAwareness:
+    origin: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteAccess:
+    """A member's role changed on another instance: ``can_edit`` None means removed."""
+
+    user_id: str
+    can_edit: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteGone:
+    """Instance ``origin`` stopped sending heartbeats: drop its presence."""
+
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutGap:
+    """Messages may have been missed (an outage, a trimmed log): reload from the store."""
+
+    reason: str
+
+
+RemoteEvent = (
+    RemoteUpdate | RemoteCommitted | RemoteAwareness | RemoteAccess | RemoteGone | FanoutGap
+)
+
+
+class Fanout(Protocol):
+    """Carries a room's updates and presence to the other instances holding it.
+
+    Publishing never waits; events from other instances (never our own) reach ``deliver``
+    in order. ``open`` starts delivery a little in the past, so nothing published while the
+    room was loading from the store is missed (duplicates are harmless: updates are
+    idempotent).
+    """
+
+    instance_id: str
+
+    async def open(self, doc_id: str, deliver: Callable[[RemoteEvent], None]) -> None: ...
+
+    async def close(self, doc_id: str) -> None: ...
+
+    def publish(self, doc_id: str, event: RemoteEvent) -> None: ...

@@ -36,13 +36,14 @@ from crdt.protocol import (
     decode_awareness,
     decode_message,
     encode_auth_denied,
+    encode_awareness,
     encode_awareness_message,
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
 )
 
-__all__ = ["READ_ONLY_REASON", "Output", "Room"]
+__all__ = ["READ_ONLY_REASON", "Output", "RemoteOrigin", "Room"]
 
 READ_ONLY_REASON = "read-only: your role on this project does not allow edits"
 
@@ -60,6 +61,13 @@ class Output:
     update: bytes | None = None
     # Awareness changed: the shell should schedule ``take_awareness`` soon.
     awareness_dirty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteOrigin:
+    """Presence relayed from another server instance owns its entries under this key."""
+
+    instance_id: str
 
 
 @dataclass(slots=True)
@@ -174,7 +182,11 @@ class Room:
 
     def _receive_awareness(self, conn: ConnId, payload: bytes) -> bool:
         entries = decode_awareness(payload, state_bytes_max=self._awareness_state_bytes_max)
-        owned = self._conns[conn].awareness_ids
+        return self._merge_awareness(conn, entries, self._conns[conn].awareness_ids)
+
+    def _merge_awareness(
+        self, owner: ConnId, entries: list[AwarenessEntry], owned: set[int] | None
+    ) -> bool:
         changed = False
         for entry in entries:
             current = self._awareness.get(entry.client_id)
@@ -186,23 +198,45 @@ class Room:
                 continue
             self._awareness[entry.client_id] = entry
             self._awareness_dirty.add(entry.client_id)
-            self._awareness_owner[entry.client_id] = conn
-            owned.add(entry.client_id)
+            self._awareness_owner[entry.client_id] = owner
+            if owned is not None:
+                owned.add(entry.client_id)
             changed = True
         return changed
 
-    def take_awareness(self) -> bytes | None:
-        """The coalesced awareness changes since the last call, as one frame for everyone."""
+    def receive_remote_awareness(self, origin: RemoteOrigin, payload: bytes) -> bool:
+        """Merge presence relayed from another instance; raises ``ProtocolError`` if bad."""
+        entries = decode_awareness(payload, state_bytes_max=self._awareness_state_bytes_max)
+        return self._merge_awareness(origin, entries, None)
+
+    def drop_origin(self, origin: RemoteOrigin) -> None:
+        """Withdraw every presence entry relayed from ``origin`` (an instance that died)."""
+        for client_id, owner in list(self._awareness_owner.items()):
+            if owner == origin:
+                entry = self._awareness[client_id]
+                if not entry.removed:
+                    self._awareness[client_id] = AwarenessEntry(client_id, entry.clock + 1, "null")
+                    self._awareness_dirty.add(client_id)
+
+    def take_awareness(self) -> tuple[bytes | None, bytes | None]:
+        """The coalesced awareness changes since the last call: a frame for every local
+        connection, and the payload of the changes that originate here (to relay to other
+        instances; presence relayed from them is never sent back)."""
         if not self._awareness_dirty:
-            return None
+            return None, None
         entries = [self._awareness[c] for c in sorted(self._awareness_dirty)]
+        ours = [
+            e
+            for e in entries
+            if not isinstance(self._awareness_owner.get(e.client_id), RemoteOrigin)
+        ]
         self._awareness_dirty.clear()
         for entry in entries:
             if entry.removed:
                 # Keep no state for clients that left; their clock no longer matters to us.
                 self._awareness.pop(entry.client_id, None)
                 self._awareness_owner.pop(entry.client_id, None)
-        return encode_awareness_message(entries)
+        return encode_awareness_message(entries), encode_awareness(ours) if ours else None
 
     def set_presence(self, client_id: int, state_json: str | None) -> None:
         """Publish (or, with None, withdraw) a presence entry owned by the server itself,
@@ -219,9 +253,7 @@ class Room:
         self._apply(update)
         return encode_update(update)
 
-    def edit(
-        self, change: Callable[[Doc[Any]], object], *, origin: str = "server"
-    ) -> bytes | None:
+    def edit(self, change: Callable[[Doc[Any]], object], *, origin: str = "server") -> bytes | None:
         """Run ``change`` on the doc in one transaction; returns the resulting update."""
         emitted: list[bytes] = []
         # The transaction's own update carries only its own deletions, where

@@ -25,9 +25,11 @@ from typing import Any
 
 from pycrdt import Doc
 
-from crdt.ports import Disconnect, DocumentStore, Peer, RoomHooks
-from crdt.protocol import encode_saved, encode_update
-from crdt.room import Room
+from crdt.errors import ProtocolError
+from crdt.ports import Disconnect, DocumentStore, Fanout, Peer, RemoteAccess, RoomHooks
+from crdt.protocol import EMPTY_UPDATE, encode_saved, encode_update
+from crdt.replication import Replicator
+from crdt.room import RemoteOrigin, Room
 
 __all__ = ["LiveRoom", "RoomSettings", "Rooms"]
 
@@ -47,6 +49,8 @@ class RoomSettings:
     # Hooks run once edits pause this long, and at least this often while they do not.
     settle_ms: int = 1_000
     settle_ms_max: int = 10_000
+    # Another instance's update not confirmed stored within this time is stored here too.
+    confirm_timeout_ms: int = 10_000
 
 
 class LiveRoom:
@@ -70,7 +74,10 @@ class LiveRoom:
         self._settle_timer: asyncio.TimerHandle | None = None
         self._dirty_since: float | None = None
         self._settling: asyncio.Task[None] | None = None
-        self._pending: list[bytes] = []
+        # Accepted updates awaiting the next group commit, with their fan-out numbers (None
+        # for updates first accepted by another instance and stored here on its behalf).
+        self._pending: list[tuple[int | None, bytes]] = []
+        self.replicator: Replicator | None = None
         self._pending_event = asyncio.Event()
         self._idle = asyncio.Event()  # set while nothing is waiting to be stored
         self._idle.set()
@@ -83,11 +90,31 @@ class LiveRoom:
         self.closed = asyncio.Event()
 
     async def load(self) -> None:
-        updates = await self._store.load(self.doc_id)
+        # Subscribe before reading the stored state, so that no update can fall between them.
+        if self.replicator is not None:
+            await self.replicator.open()
+        try:
+            updates = await self._store.load(self.doc_id)
+        except BaseException:
+            if self.replicator is not None:
+                await self.replicator.close()
+            raise
         with self.room.doc.transaction(origin="store"):
             for update in updates:
                 self.room.doc.apply_update(update)
         self._writer = asyncio.create_task(self._write_loop(), name=f"store:{self.doc_id}")
+
+    async def reload(self) -> None:
+        """Catch up from the store after messages from other instances may have been missed."""
+        updates = await self._store.load(self.doc_id)
+        before = self.room.doc.get_state()
+        with self.room.doc.transaction(origin="store"):
+            for update in updates:
+                self.room.doc.apply_update(update)
+        missing = self.room.doc.get_update(before)
+        if missing != EMPTY_UPDATE:
+            self.room.version += 1
+            self.broadcast(encode_update(missing))
 
     # -- fan-out -------------------------------------------------------------------------
 
@@ -101,9 +128,12 @@ class LiveRoom:
             if peer is not exclude:
                 self.send(peer, frame)
 
-    def accept(self, update: bytes) -> None:
-        """Queue an accepted update for the next group commit."""
-        self._pending.append(update)
+    def accept(self, update: bytes, *, publish: bool = True) -> None:
+        """Queue an accepted update for the next group commit (and other instances)."""
+        seq = None
+        if publish and self.replicator is not None:
+            seq = self.replicator.published(update)
+        self._pending.append((seq, update))
         self._idle.clear()
         self._pending_event.set()
 
@@ -115,9 +145,42 @@ class LiveRoom:
 
     def _flush_awareness(self) -> None:
         self._awareness_timer = None
-        frame = self.room.take_awareness()
+        frame, ours = self.room.take_awareness()
         if frame is not None:
             self.broadcast(frame)
+        if ours is not None and self.replicator is not None:
+            self.replicator.awareness(ours)
+
+    # -- events from other instances -----------------------------------------------------
+
+    def apply_remote(self, update: bytes) -> None:
+        try:
+            frame = self.room.apply_remote(update)
+        except ProtocolError:
+            log.warning("dropping an undecodable update from another instance")
+            return
+        self.broadcast(frame)
+
+    def remote_awareness(self, origin: str, payload: bytes) -> None:
+        try:
+            changed = self.room.receive_remote_awareness(RemoteOrigin(origin), payload)
+        except ProtocolError:
+            log.warning("dropping undecodable presence from another instance")
+            return
+        if changed:
+            self.awareness_changed()
+
+    def origin_gone(self, origin: str) -> None:
+        self.room.drop_origin(RemoteOrigin(origin))
+        self.awareness_changed()
+
+    def access_changed(self, user_id: str, can_edit: bool | None) -> None:
+        for peer in tuple(self.peers):
+            if peer.user_id != user_id:
+                continue
+            self.room.set_can_edit(peer, bool(can_edit))
+            if can_edit is None:
+                peer.close(Disconnect.REVOKED)
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -130,15 +193,18 @@ class LiveRoom:
             batch, self._pending = self._pending, []
             # Everything in the doc now is in this batch or was stored before it.
             durable = self.room.doc.get_state() if self.saved_peers else None
-            await self._store_with_retry(batch)
+            await self._store_with_retry([update for _, update in batch])
             if not self._pending:
                 self._idle.set()
+            seqs = [seq for seq, _ in batch if seq is not None]
+            if seqs and self.replicator is not None:
+                self.replicator.committed(max(seqs))
             if durable is not None:
                 frame = encode_saved(durable)
                 for peer in tuple(self.saved_peers):
                     self.send(peer, frame)
             self._appended_count += len(batch)
-            self._appended_bytes += sum(len(u) for u in batch)
+            self._appended_bytes += sum(len(u) for _, u in batch)
             if (
                 self._appended_count >= self._settings.compact_updates_max
                 or self._appended_bytes >= self._settings.compact_bytes_max
@@ -209,6 +275,8 @@ class LiveRoom:
         for timer in (self._awareness_timer, self._unload_timer):
             if timer is not None:
                 timer.cancel()
+        if self.replicator is not None and self._writer is not None:
+            await self.replicator.close()  # may hand over unconfirmed updates to store
         if self._writer is not None:
             await self.flush()
             self._writer.cancel()
@@ -234,10 +302,12 @@ class Rooms:
         store: DocumentStore,
         settings: RoomSettings | None = None,
         hooks: RoomHooks | None = None,
+        fanout: Fanout | None = None,
     ) -> None:
         self._store = store
         self._settings = settings or RoomSettings()
         self._hooks = hooks
+        self.fanout = fanout
         self._rooms: dict[str, LiveRoom] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -259,6 +329,10 @@ class Rooms:
             await asyncio.shield(live.ready)
             return live
         live = LiveRoom(doc_id, self._store, self._settings, self._hooks)
+        if self.fanout is not None:
+            live.replicator = Replicator(
+                live, self.fanout, confirm_timeout_s=self._settings.confirm_timeout_ms / 1000
+            )
         self._rooms[doc_id] = live
         try:
             await live.load()
@@ -329,21 +403,19 @@ class Rooms:
             self._rooms.pop(live.doc_id, None)
 
     def set_can_edit(self, doc_id: str, user_id: str, can_edit: bool) -> None:
-        live = self.get(doc_id)
-        if live is None:
-            return
-        for peer in live.peers:
-            if peer.user_id == user_id:
-                live.room.set_can_edit(peer, can_edit)
+        """A member's role changed: applies to their open connections on every instance."""
+        self._access_changed(doc_id, user_id, can_edit)
 
     def revoke(self, doc_id: str, user_id: str) -> None:
+        """A member was removed: their connections close (4403) on every instance."""
+        self._access_changed(doc_id, user_id, None)
+
+    def _access_changed(self, doc_id: str, user_id: str, can_edit: bool | None) -> None:
         live = self.get(doc_id)
-        if live is None:
-            return
-        for peer in tuple(live.peers):
-            if peer.user_id == user_id:
-                live.room.set_can_edit(peer, False)  # Nothing it still sends is applied.
-                peer.close(Disconnect.REVOKED)
+        if live is not None:
+            live.access_changed(user_id, can_edit)
+        if self.fanout is not None:
+            self.fanout.publish(doc_id, RemoteAccess(user_id, can_edit))
 
     @asynccontextmanager
     async def hold(self, doc_id: str) -> AsyncIterator[LiveRoom]:

@@ -15,13 +15,14 @@ from crdt.protocol import (
     SyncUpdate,
     decode_awareness,
     decode_message,
+    encode_awareness,
     encode_awareness_message,
     encode_query_awareness,
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
 )
-from crdt.room import READ_ONLY_REASON, Room
+from crdt.room import READ_ONLY_REASON, RemoteOrigin, Room
 
 
 def _edit(key: str, value: object) -> bytes:
@@ -126,10 +127,10 @@ def test_awareness_coalesced_and_removed_on_disconnect() -> None:
     assert not room.receive(
         "a", encode_awareness_message([AwarenessEntry(7, 2, "{}")])
     ).awareness_dirty
-    frame = room.take_awareness()
-    assert frame is not None
+    frame, ours = room.take_awareness()
+    assert frame is not None and ours is not None
     assert _awareness(frame) == [AwarenessEntry(7, 5, '{"c":5}')]
-    assert room.take_awareness() is None
+    assert room.take_awareness() == (None, None)
     # A joiner is greeted with current presence; a query returns it too.
     greeting = room.connect("c", can_edit=True)
     assert _awareness(greeting[1]) == [AwarenessEntry(7, 5, '{"c":5}')]
@@ -167,9 +168,25 @@ def test_server_presence_is_published_and_withdrawn() -> None:
     room.connect("a", can_edit=True)
     room.set_presence(900, '{"job":{"progress":10}}')
     room.set_presence(900, '{"job":{"progress":20}}')
-    frame = room.take_awareness()
-    assert frame is not None
+    frame, ours = room.take_awareness()
+    assert frame is not None and ours == encode_awareness(
+        [AwarenessEntry(900, 2, '{"job":{"progress":20}}')]
+    )
     assert _awareness(frame) == [AwarenessEntry(900, 2, '{"job":{"progress":20}}')]
     room.set_presence(900, None)
-    frame = room.take_awareness()
+    frame, _ = room.take_awareness()
     assert frame is not None and _awareness(frame)[0].removed
+
+
+def test_remote_presence_is_shown_not_relayed_and_dropped_with_its_instance() -> None:
+    room = Room()
+    room.connect("a", can_edit=True)
+    other = RemoteOrigin("instance-b")
+    assert room.receive_remote_awareness(other, encode_awareness([AwarenessEntry(5, 3, "{}")]))
+    frame, ours = room.take_awareness()
+    assert frame is not None and _awareness(frame) == [AwarenessEntry(5, 3, "{}")]
+    assert ours is None  # never sent back to other instances
+    room.drop_origin(other)
+    frame, ours = room.take_awareness()
+    assert frame is not None and _awareness(frame) == [AwarenessEntry(5, 4, "null")]
+    assert ours is None
