@@ -21,6 +21,7 @@ from persistence.versions import PgVersions
 from server import http_credits, http_projects, http_versions
 from server.auth import TokenVerifier
 from server.errors import install_error_handlers
+from server.fanout_redis import RedisFanout
 from server.services import Services
 from server.settings import Settings
 from server.ws import websocket_endpoint
@@ -49,11 +50,22 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     directory = PgProjectDirectory(db)
     versions = PgVersions(db)
     hooks = SettledWork(db, versions, auto_version_interval_s=settings.auto_version_interval_s)
-    rooms = Rooms(store, settings.room_settings(), hooks)
+    fanout = None
+    if settings.redis_url:
+        fanout = RedisFanout(
+            settings.redis_url,
+            retention_s=settings.fanout_retention_s,
+            heartbeat_s=settings.fanout_heartbeat_s,
+        )
+        await fanout.start()
+        stack.push_async_callback(fanout.stop)
+    rooms = Rooms(store, settings.room_settings(), hooks, fanout)
     # Registered after the pool so it runs first on the way out: rooms flush into the pool.
     stack.push_async_callback(rooms.close)
     services = Services(settings, verifier, db, directory, store, rooms, versions)
     services.readiness["database"] = db.ping
+    if fanout is not None:
+        services.readiness["redis"] = fanout.ping
     return services
 
 
@@ -96,3 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``flowai serve`` worker process, configured from the environment."""
+    from server.logging_setup import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    return create_app(settings)

@@ -9,17 +9,31 @@ from server.settings import Settings
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
     import uvicorn
 
-    from server.app import create_app
     from server.logging_setup import configure_logging
 
     host = args.host or settings.host
     port = args.port or settings.port
-    settings = settings.model_copy(update={"host": host, "port": port})
+    workers = args.workers
     configure_logging(settings.log_level, json_lines=settings.log_json)
-    config = uvicorn.Config(
-        create_app(settings),
+    if workers > 1 and not settings.redis_url:
+        print(
+            "flowai serve: --workers > 1 needs FLOWAI_REDIS_URL, so that the worker processes "
+            "can share rooms",
+            file=sys.stderr,
+        )
+        return 2
+    # Every worker process reads its settings from the environment: pin what the parent
+    # resolved (the embedded database is started once, here).
+    os.environ["FLOWAI_DATABASE_URL"] = database_url(settings)
+    os.environ["FLOWAI_HOST"], os.environ["FLOWAI_PORT"] = host, str(port)
+    uvicorn.run(
+        "server.app:app_from_environment",
+        factory=True,
+        workers=workers,
         host=host,
         port=port,
         ws="websockets-sansio",
@@ -31,7 +45,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
     return 0
 
 
@@ -77,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the server (embedded defaults when unconfigured)")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port (needs Redis if > 1)"
+    )
     serve.set_defaults(run=_serve)
     migrate = sub.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(run=_migrate)

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     compact_bytes_max: int = Field(default=4 * 1024 * 1024, ge=1)
     settle_ms: int = Field(default=1_000, ge=0)
     settle_ms_max: int = Field(default=10_000, ge=0)
+    # Across instances (with redis_url): how long Redis keeps a document's recent updates,
+    # and how long another instance's update may stay unconfirmed before we store it too.
+    fanout_retention_s: int = Field(default=300, ge=10)
+    # Instances refresh a liveness key this often; presence of one silent for ~3-5 beats goes.
+    fanout_heartbeat_s: float = Field(default=5.0, gt=0)
+    confirm_timeout_ms: int = Field(default=10_000, ge=100)
     # At most one automatic version per project per interval while it is being edited.
     auto_version_interval_s: int = Field(default=600, ge=1)
 
@@ -68,6 +74,7 @@ class Settings(BaseSettings):
             compact_bytes_max=self.compact_bytes_max,
             settle_ms=self.settle_ms,
             settle_ms_max=self.settle_ms_max,
+            confirm_timeout_ms=self.confirm_timeout_ms,
         )
 
     def resolved_jwt_secret(self) -> str:

@@ -22,8 +22,17 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, database_url: str, data_dir: Path, *, port: int | None = None, **env: str):
+    def __init__(
+        self,
+        database_url: str,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        args: tuple[str, ...] = (),
+        **env: str,
+    ) -> None:
         self.port = port or free_port()
+        self.args = args
         self.env = {
             **os.environ,
             "FLOWAI_DATABASE_URL": database_url,
@@ -38,7 +47,7 @@ class ServerProcess:
 
     async def start(self, timeout: float = 30) -> ServerProcess:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "server.cli", "serve", env=self.env
+            sys.executable, "-m", "server.cli", "serve", *self.args, env=self.env
         )
         deadline = asyncio.get_running_loop().time() + timeout
         async with httpx.AsyncClient() as http:
