@@ -107,6 +107,7 @@ class RedisFanout:
         self._last_id: dict[str, bytes] = {}
         self._outbox: deque[tuple[str, RemoteEvent]] = deque(maxlen=backlog_max)
         self._outbox_ready = asyncio.Event()
+        self._outbox_empty = asyncio.Event()
         self._origins: dict[str, int] = {}  # origin -> consecutive missed heartbeats
         self._pubsub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -156,6 +157,7 @@ class RedisFanout:
 
     def publish(self, doc_id: str, event: RemoteEvent) -> None:
         self._outbox.append((doc_id, event))
+        self._outbox_empty.clear()
         self._outbox_ready.set()
 
     # -- writing -------------------------------------------------------------------------
@@ -177,6 +179,7 @@ class RedisFanout:
                 delay = 0.1
                 for _ in batch:
                     self._outbox.popleft()
+            self._outbox_empty.set()
 
     async def _send(self, batch: list[tuple[str, RemoteEvent]]) -> None:
         minid = b"%d-0" % max(0, int(time.time() * 1000) - self._retention_ms)
@@ -192,9 +195,9 @@ class RedisFanout:
         await pipe.execute()
 
     async def _flush_outbox(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self._outbox and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        if self._outbox:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_empty.wait(), timeout_s)
 
     # -- reading -------------------------------------------------------------------------
 

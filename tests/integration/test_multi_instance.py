@@ -75,7 +75,7 @@ async def test_clients_on_three_instances_converge_and_each_update_is_stored_onc
             await asyncio.gather(
                 *(
                     c.edit(
-                        lambda d, i=i: d.get("assets", type=Map).__setitem__(f"k{i}-{round_}", 1)
+                        lambda d, k=f"k{i}-{round_}": d.get("assets", type=Map).__setitem__(k, 1)
                     )
                     for i, c in enumerate(clients)
                 )
