@@ -18,13 +18,23 @@ from persistence.embedded import start_embedded_postgres
 from persistence.projects_pg import PgProjectDirectory
 from persistence.settled import SettledWork
 from persistence.versions import PgVersions
-from server import http_credits, http_projects, http_versions
+from server import (
+    http_ai,
+    http_credits,
+    http_jobs,
+    http_media,
+    http_projects,
+    http_render,
+    http_versions,
+)
+from server.ai_services import build_ai_services, workers_in_process
 from server.auth import TokenVerifier
 from server.errors import install_error_handlers
 from server.fanout_redis import RedisFanout
+from server.render_services import build_render_service
 from server.services import Services
 from server.settings import Settings
-from server.ws import websocket_endpoint
+from server.ws import IdleConnections, websocket_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +72,23 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     rooms = Rooms(store, settings.room_settings(), hooks, fanout)
     # Registered after the pool so it runs first on the way out: rooms flush into the pool.
     stack.push_async_callback(rooms.close)
-    services = Services(settings, verifier, db, directory, store, rooms, versions)
+    idle = IdleConnections(settings.idle_timeout_s)
+    idle_task = asyncio.create_task(idle.run(), name="idle-connections")
+    stack.callback(idle_task.cancel)
+    services = Services(settings, verifier, db, directory, store, rooms, versions, idle)
     services.readiness["database"] = db.ping
     if fanout is not None:
         services.readiness["redis"] = fanout.ping
+    services.render = build_render_service(settings)
+    services.ai = await build_ai_services(
+        settings,
+        dsn,
+        db,
+        rooms,
+        stack,
+        run_workers=workers_in_process(settings),
+        kinds=[services.render.job_kind()],
+    )
     return services
 
 
@@ -86,6 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(http_projects.router)
     app.include_router(http_credits.router)
     app.include_router(http_versions.router)
+    app.include_router(http_ai.router)
+    app.include_router(http_jobs.router)
+    app.include_router(http_media.router)
+    app.include_router(http_render.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

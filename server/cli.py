@@ -65,7 +65,11 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> list[int]:
         db = await Database.connect(database_url(settings), min_size=1, max_size=1)
         try:
-            return await db.migrate()
+            applied = await db.migrate()
+            from persistence.jobs_pg import ensure_queue_schema
+
+            await ensure_queue_schema(db)  # The job queue's own schema, after ours.
+            return applied
         finally:
             await db.close()
 
@@ -103,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     from server import cli_credits
 
     cli_credits.register(sub)
+    from server import cli_worker
+
+    cli_worker.register(sub)
     args = parser.parse_args(argv)
     settings = Settings()
     return int(args.run(args, settings))

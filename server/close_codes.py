@@ -19,4 +19,6 @@ class CloseCode(IntEnum):
     NOT_AUTHENTICATED = 4401
     NOT_A_MEMBER = 4403
     NO_SUCH_PROJECT = 4404
+    # Nothing received for FLOWAI_IDLE_TIMEOUT_S while nothing was being sent.
+    IDLE_TIMEOUT = 4408
     RATE_LIMITED = 4429

@@ -10,8 +10,11 @@ from crdt.rooms import Rooms
 from persistence.db import Database
 from persistence.projects import ProjectDirectory
 from persistence.versions import PgVersions
+from render.job import RenderService
+from server.ai_services import AiServices
 from server.auth import TokenVerifier
 from server.settings import Settings
+from server.ws import IdleConnections
 
 
 @dataclass
@@ -23,5 +26,10 @@ class Services:
     store: DocumentStore
     rooms: Rooms
     versions: PgVersions
+    idle: IdleConnections
     # name -> probe; each raises when its dependency is unreachable (``/readyz``).
     readiness: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    # AI providers, media, jobs and their queue (``server.ai_services``).
+    ai: AiServices | None = None
+    # The render backend (``server.render_services``); its jobs run through ``ai``.
+    render: RenderService | None = None

@@ -44,6 +44,10 @@ class Connection:
         self._user_id = user_id
         self.outbox = Outbox(send_queue_bytes_max)
         self.close_code: tuple[int, str] = (CloseCode.NORMAL, "")
+        # For the idle check: when a frame last arrived, and whether a send is in progress
+        # (a large frame to a slow client is progress, not idleness).
+        self.last_activity_s = asyncio.get_running_loop().time()
+        self.sending = False
 
     @property
     def user_id(self) -> str:
@@ -64,12 +68,39 @@ class Connection:
         """Drain the outbox to the socket; once it is closed, send the close frame."""
         try:
             while (frame := await self.outbox.get()) is not None:
+                self.sending = True
                 await self.ws.send_bytes(frame)
+                self.sending = False
             code, reason = self.close_code
             await self.ws.close(code, reason)
         except (WebSocketDisconnect, RuntimeError, OSError):
             # The client went away first; the read loop sees the disconnect.
             self.outbox.close()
+
+
+class IdleConnections:
+    """Closes connections that sent nothing for ``idle_timeout_s`` while nothing was being
+    sent to them.
+
+    uvicorn's ping timeout is off (see ``Settings.ws_ping_timeout_s``): a pong queues behind
+    whatever the server is still sending, so it would cut off a client that is receiving a
+    large document over a slow link. Pings still go out to keep intermediaries open; dead
+    peers are found here instead, by inbound silence (y-websocket clients renew their presence
+    every 15 s) while no send is in progress.
+    """
+
+    def __init__(self, idle_timeout_s: float) -> None:
+        self.idle_timeout_s = idle_timeout_s
+        self.connections: set[Connection] = set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(0.05, self.idle_timeout_s / 4))
+            deadline = loop.time() - self.idle_timeout_s
+            for conn in list(self.connections):
+                if not conn.sending and conn.last_activity_s < deadline:
+                    conn.close_with(CloseCode.IDLE_TIMEOUT, "idle: nothing received in time")
 
 
 def _token(ws: WebSocket) -> str | None:
@@ -100,10 +131,16 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except ValueError:
         await _refuse(ws, CloseCode.NO_SUCH_PROJECT, "no such project")
         return
-    if await services.directory.get_project(project_id) is None:
+    try:
+        project = await services.directory.get_project(project_id)
+        role = await services.directory.role_of(project_id, identity.user_id) if project else None
+    except Exception:  # the database is unreachable: the client should retry
+        log.exception("membership check failed")
+        await _refuse(ws, CloseCode.TRY_AGAIN_LATER, "temporarily unavailable")
+        return
+    if project is None:
         await _refuse(ws, CloseCode.NO_SUCH_PROJECT, "no such project")
         return
-    role = await services.directory.role_of(project_id, identity.user_id)
     if role is None:
         await _refuse(ws, CloseCode.NOT_A_MEMBER, "not a member of this project")
         return
@@ -111,15 +148,23 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     conn = Connection(ws, identity.user_id, services.settings.send_queue_bytes_max)
     writer = asyncio.create_task(conn.write_loop())
     wants_saved = ws.query_params.get("saved", "") in ("1", "true")
-    live = await services.rooms.join(
-        str(project_id), conn, can_edit=role.can_edit, wants_saved=wants_saved
-    )
+    try:
+        live = await services.rooms.join(
+            str(project_id), conn, can_edit=role.can_edit, wants_saved=wants_saved
+        )
+    except Exception:  # the room could not be loaded (database unreachable)
+        log.exception("loading the room failed", extra={"project_id": str(project_id)})
+        conn.close_with(CloseCode.TRY_AGAIN_LATER, "temporarily unavailable")
+        await writer
+        return
+    services.idle.connections.add(conn)
     try:
         await _read_loop(services, live, conn)
     finally:
+        services.idle.connections.discard(conn)
         services.rooms.leave(live, conn)
         conn.outbox.close()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(writer, timeout=5)
 
 
@@ -134,6 +179,7 @@ async def _read_loop(services: Services, live: LiveRoom, conn: Connection) -> No
         message = await receive()
         if message["type"] == "websocket.disconnect" or conn.outbox.closed:
             return
+        conn.last_activity_s = clock()
         frame = message.get("bytes")
         if frame is None:
             conn.close_with(CloseCode.MALFORMED, "text frames are not part of the protocol")

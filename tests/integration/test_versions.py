@@ -123,8 +123,12 @@ async def test_restore_errors(server: RunningServer) -> None:
     other = await server.create_project("bob")
     await server.add_member("alice", pid, "val", "viewer")
     async with server.client("bob") as http:
-        r = await http.post(f"/api/projects/{other}/versions", json={"label": "bob's"})
+        for label in ("b1", "b2", "b3", "b4"):
+            r = await http.post(f"/api/projects/{other}/versions", json={"label": label})
         bobs_version = r.json()["version"]
+    async with server.client("alice") as http:
+        alices = {v["version"] for v in (await http.get(f"/api/projects/{pid}/versions")).json()}
+    assert bobs_version not in alices
     r = await _restore(server, pid, 999)
     assert r.status_code == 404 and r.json()["error"]["code"] == "version_not_found"
     # A version number that exists only in another project is simply not found here.
