@@ -11,10 +11,12 @@ import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from billing.service import CreditService
 from crdt.rooms import Rooms
 from persistence.db import Database
 from persistence.documents import PgDocumentStore
 from persistence.embedded import start_embedded_postgres
+from persistence.ledger_pg import PgLedgerStore
 from persistence.projects_pg import PgProjectDirectory
 from persistence.settled import SettledWork
 from persistence.versions import PgVersions
@@ -75,7 +77,13 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     idle = IdleConnections(settings.idle_timeout_s)
     idle_task = asyncio.create_task(idle.run(), name="idle-connections")
     stack.callback(idle_task.cancel)
-    services = Services(settings, verifier, db, directory, store, rooms, versions, idle)
+    credits = CreditService(PgLedgerStore(db))
+    # Holds abandoned by a crashed job expire; several instances may sweep at once.
+    sweeper = asyncio.create_task(
+        credits.sweep_forever(interval_s=settings.credit_sweep_interval_s), name="credit-sweeper"
+    )
+    stack.callback(sweeper.cancel)
+    services = Services(settings, verifier, db, directory, store, rooms, versions, idle, credits)
     services.readiness["database"] = db.ping
     if fanout is not None:
         services.readiness["redis"] = fanout.ping

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from billing.errors import CreditError
 from billing.ledger import Status
-from billing.prices import MARGIN_PERCENT_DEFAULT, PriceTable
+from billing.prices import PriceTable
 from billing.service import CreditService
 
 if TYPE_CHECKING:
@@ -61,9 +61,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _margin_percent(settings: Settings) -> int:
-    # Settings.credit_margin_percent (FLOWAI_CREDIT_MARGIN_PERCENT).
-    margin = getattr(settings, "credit_margin_percent", MARGIN_PERCENT_DEFAULT)
-    return int(margin)
+    return settings.credit_margin_percent
 
 
 def _with_credits(settings: Settings, work: Callable[[CreditService], Awaitable[T]]) -> T:

@@ -14,7 +14,6 @@ from pydantic import BaseModel
 
 from billing.ledger import Transaction
 from billing.service import CreditService
-from persistence.ledger_pg import PgLedgerStore
 from server.deps import CurrentUser, ServicesDep
 from server.services import Services
 
@@ -52,7 +51,7 @@ class TransactionsPage(BaseModel):
 
 
 def _credits(services: Services) -> CreditService:
-    return CreditService(PgLedgerStore(services.db))
+    return services.credits
 
 
 def _out(tx: Transaction) -> TransactionOut:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from billing.service import CreditService
 from crdt.ports import DocumentStore
 from crdt.rooms import Rooms
 from persistence.db import Database
@@ -27,6 +28,7 @@ class Services:
     rooms: Rooms
     versions: PgVersions
     idle: IdleConnections
+    credits: CreditService
     # name -> probe; each raises when its dependency is unreachable (``/readyz``).
     readiness: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     # AI providers, media, jobs and their queue (``server.ai_services``).

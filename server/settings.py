@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crdt.rooms import RoomSettings
@@ -38,8 +38,12 @@ class Settings(BaseSettings):
     message_bytes_max: int = 16 * 1024 * 1024
     send_queue_bytes_max: int = 32 * 1024 * 1024
     awareness_state_bytes_max: int = 64 * 1024
+    # Pings keep proxies and NATs from dropping quiet connections. Their timeout is off by
+    # default: a pong waits behind a large document still being sent to a slow client, and
+    # would cut it off; dead peers are found by ``idle_timeout_s`` instead.
     ws_ping_interval_s: float = 20.0
-    ws_ping_timeout_s: float = 60.0
+    ws_ping_timeout_s: float | None = None
+    idle_timeout_s: float = Field(default=60.0, gt=0)
     backlog: int = 2048
     # Per-connection inbound limits (close 4429 when exceeded); bursts absorb reconnect syncs.
     conn_messages_per_s: float = 500
@@ -61,8 +65,101 @@ class Settings(BaseSettings):
     # Instances refresh a liveness key this often; presence of one silent for ~3-5 beats goes.
     fanout_heartbeat_s: float = Field(default=5.0, gt=0)
     confirm_timeout_ms: int = Field(default=10_000, ge=100)
+    # Credits: the margin added to providers' prices, and how often abandoned holds expire.
+    credit_margin_percent: int = Field(default=30, ge=0, le=1000)
+    credit_sweep_interval_s: float = Field(default=30.0, gt=0)
     # At most one automatic version per project per interval while it is being edited.
     auto_version_interval_s: int = Field(default=600, ge=1)
+
+    # AI providers (docs/ai.md). The API keys use the providers' own variable names.
+    openai_api_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "FLOWAI_OPENAI_API_KEY", "openai_api_key"),
+    )
+    elevenlabs_api_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "ELEVENLABS_API_KEY", "FLOWAI_ELEVENLABS_API_KEY", "elevenlabs_api_key"
+        ),
+    )
+    openai_base_url: str | None = None
+    elevenlabs_base_url: str | None = None
+    # SDK-level retries of paid calls: a retried image or transcription can be billed twice,
+    # so the job's own retry policy decides instead.
+    ai_sdk_max_retries: int = Field(default=0, ge=0, le=1)
+    openai_text_model: str = "gpt-4o-mini"
+    openai_text_timeout_s: float = Field(default=60.0, gt=0)
+    # whisper-1 and the gpt-4o transcribe models are retired on 2027-02-26. Models listed in
+    # openai_segment_models return segment timestamps; others are sent one speech region at
+    # a time.
+    openai_transcribe_model: str = "whisper-1"
+    openai_segment_models: list[str] = ["whisper-1"]
+    openai_transcribe_timeout_s: float = Field(default=300.0, gt=0)
+    openai_upload_bytes_max: int = Field(default=25 * 1024 * 1024, ge=16 * 1024)
+    openai_image_model: str = "gpt-image-1"
+    openai_image_quality: str = Field(default="low", pattern="^(low|medium|high)$")
+    openai_image_size: str = "1024x1024"
+    openai_image_timeout_s: float = Field(default=180.0, gt=0)
+    elevenlabs_tts_model: str = "eleven_multilingual_v2"
+    elevenlabs_voice_id: str = "JBFqnCBsd6RMkjVDRZzb"
+    elevenlabs_timeout_s: float = Field(default=60.0, gt=0)
+    elevenlabs_clone_timeout_s: float = Field(default=120.0, gt=0)
+    # Jobs. Unset jobs_in_process: workers run inside `flowai serve` when the database is
+    # embedded; otherwise run `flowai worker`.
+    jobs_in_process: bool | None = None
+    job_concurrency: int = Field(default=4, ge=1, le=64)
+    job_max_attempts: int = Field(default=4, ge=1, le=20)
+    job_retry_base_s: float = Field(default=2.0, ge=0)
+    job_retry_max_s: float = Field(default=120.0, ge=0)
+    job_heartbeat_s: float = Field(default=10.0, gt=0)
+    job_stalled_after_s: float = Field(default=30.0, gt=0)
+    job_poll_s: float = Field(default=5.0, gt=0)
+    job_recovery_interval_s: float = Field(default=15.0, gt=0)
+    job_shutdown_grace_s: float = Field(default=10.0, ge=0)
+    job_hold_ttl_s: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
+    # Media: S3 when a bucket is set, else files in media_dir (default data_dir/media).
+    media_s3_bucket: str | None = None
+    media_s3_prefix: str = "media"
+    media_s3_endpoint_url: str | None = None
+    media_s3_region: str | None = None
+    media_dir: Path | None = None
+    media_url_ttl_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    media_upload_bytes_max: int = Field(default=512 * 1024 * 1024, ge=1024)
+    # AI input limits and per-user rate limits (requests per period, per operation class).
+    ai_prompt_chars_max: int = Field(default=2000, ge=1, le=20_000)
+    ai_media_minutes_max: int = Field(default=60, ge=1)
+    ai_rate_content_per_minute: int = Field(default=10, ge=1)
+    ai_rate_subtitles_per_hour: int = Field(default=20, ge=1)
+    ai_rate_dubbing_per_hour: int = Field(default=10, ge=1)
+    ai_rate_thumbnail_per_hour: int = Field(default=20, ge=1)
+    ai_rate_voices_per_day: int = Field(default=10, ge=1)
+    ai_rate_uploads_per_hour: int = Field(default=120, ge=1)
+
+    # Render (docs/render.md): ffmpeg on this machine, or Remotion Lambda.
+    render_backend: str = Field(default="local", pattern="^(local|remotion_lambda)$")
+    render_local_preset: str = Field(
+        default="veryfast", pattern="^(ultrafast|superfast|veryfast|faster|fast|medium)$"
+    )
+    render_local_threads: int | None = Field(default=None, ge=1, le=64)
+    render_local_inputs_max: int = Field(default=100, ge=1, le=400)
+    # ``file://`` asset URIs the local renderer may read (none by default).
+    render_file_roots: list[Path] = []
+    render_media_url_ttl_s: int = Field(default=6 * 3600, ge=60)
+    remotion_region: str = "us-east-1"
+    remotion_function_name: str | None = None
+    remotion_serve_url: str | None = None
+    # Must equal the deployed function's version and the installed remotion-lambda client's.
+    remotion_version: str | None = None
+    remotion_composition: str = "Timeline"
+    remotion_bucket_name: str | None = None
+    remotion_lambda_endpoint_url: str | None = None
+    remotion_s3_endpoint_url: str | None = None
+    remotion_frames_per_lambda: int | None = Field(default=None, ge=4)
+    remotion_concurrency: int | None = Field(default=None, ge=1, le=200)
+    remotion_privacy: str = Field(default="private", pattern="^(public|private|no-acl)$")
+    remotion_license_key: str | None = None
+    remotion_poll_interval_s: float = Field(default=2.0, gt=0)
+    remotion_timeout_s: float = Field(default=900.0, gt=0)
 
     def room_settings(self) -> RoomSettings:
         return RoomSettings(
