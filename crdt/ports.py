@@ -58,6 +58,29 @@ class DocumentStore(Protocol):
         ...
 
 
+class RoomMetrics(Protocol):
+    """What the registry reports for monitoring; the server backs it with Prometheus."""
+
+    def committed(self, updates: int, oldest_wait_s: float) -> None:
+        """A group commit stored ``updates``; the oldest had waited ``oldest_wait_s``."""
+        ...
+
+    def compacted(self, ok: bool) -> None: ...
+
+    def slow_consumer(self) -> None: ...
+
+
+class NoMetrics:
+    def committed(self, updates: int, oldest_wait_s: float) -> None:
+        pass
+
+    def compacted(self, ok: bool) -> None:
+        pass
+
+    def slow_consumer(self) -> None:
+        pass
+
+
 class RoomHooks(Protocol):
     """Work done after a room's edits settle (projection, automatic versions)."""
 

@@ -26,7 +26,16 @@ from typing import Any
 from pycrdt import Doc
 
 from crdt.errors import ProtocolError
-from crdt.ports import Disconnect, DocumentStore, Fanout, Peer, RemoteAccess, RoomHooks
+from crdt.ports import (
+    Disconnect,
+    DocumentStore,
+    Fanout,
+    NoMetrics,
+    Peer,
+    RemoteAccess,
+    RoomHooks,
+    RoomMetrics,
+)
 from crdt.protocol import EMPTY_UPDATE, encode_saved, encode_update
 from crdt.replication import Replicator
 from crdt.room import RemoteOrigin, Room
@@ -60,8 +69,10 @@ class LiveRoom:
         store: DocumentStore,
         settings: RoomSettings,
         hooks: RoomHooks | None = None,
+        metrics: RoomMetrics | None = None,
     ) -> None:
         self.doc_id = doc_id
+        self.metrics: RoomMetrics = metrics or NoMetrics()
         self.room = Room(Doc(), awareness_state_bytes_max=settings.awareness_state_bytes_max)
         self.peers: set[Peer] = set()
         # Peers that asked for "saved" messages (the durable state vector after each commit).
@@ -77,6 +88,7 @@ class LiveRoom:
         # Accepted updates awaiting the next group commit, with their fan-out numbers (None
         # for updates first accepted by another instance and stored here on its behalf).
         self._pending: list[tuple[int | None, bytes]] = []
+        self._pending_since: float | None = None  # when the oldest pending update arrived
         self.replicator: Replicator | None = None
         self._pending_event = asyncio.Event()
         self._idle = asyncio.Event()  # set while nothing is waiting to be stored
@@ -121,6 +133,7 @@ class LiveRoom:
     def send(self, peer: Peer, frame: bytes) -> None:
         if not peer.send(frame):
             log.info("closing slow consumer", extra={"project_id": self.doc_id})
+            self.metrics.slow_consumer()
             peer.close(Disconnect.SLOW_CONSUMER)
 
     def broadcast(self, frame: bytes, exclude: Peer | None = None) -> None:
@@ -133,6 +146,8 @@ class LiveRoom:
         seq = None
         if publish and self.replicator is not None:
             seq = self.replicator.published(update)
+        if not self._pending:
+            self._pending_since = asyncio.get_running_loop().time()
         self._pending.append((seq, update))
         self._idle.clear()
         self._pending_event.set()
@@ -191,11 +206,14 @@ class LiveRoom:
             await asyncio.sleep(self._settings.group_commit_ms / 1000)
             self._pending_event.clear()
             batch, self._pending = self._pending, []
+            since, self._pending_since = self._pending_since, None
             # Everything in the doc now is in this batch or was stored before it.
             durable = self.room.doc.get_state() if self.saved_peers else None
             await self._store_with_retry([update for _, update in batch])
             if not self._pending:
                 self._idle.set()
+            loop_time = asyncio.get_running_loop().time()
+            self.metrics.committed(len(batch), loop_time - since if since is not None else 0.0)
             seqs = [seq for seq, _ in batch if seq is not None]
             if seqs and self.replicator is not None:
                 self.replicator.committed(max(seqs))
@@ -215,9 +233,11 @@ class LiveRoom:
     async def _compact(self) -> None:
         try:
             await self._store.compact(self.doc_id)
+            self.metrics.compacted(True)
         except Exception:
             # The log stays as it was; compaction is retried at the next threshold.
             log.exception("compaction failed", extra={"project_id": self.doc_id})
+            self.metrics.compacted(False)
         self._appended_count = self._appended_bytes = 0
 
     # -- settling (projection, automatic versions) ----------------------------------------
@@ -303,8 +323,10 @@ class Rooms:
         settings: RoomSettings | None = None,
         hooks: RoomHooks | None = None,
         fanout: Fanout | None = None,
+        metrics: RoomMetrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._settings = settings or RoomSettings()
         self._hooks = hooks
         self.fanout = fanout
@@ -328,7 +350,7 @@ class Rooms:
                 continue
             await asyncio.shield(live.ready)
             return live
-        live = LiveRoom(doc_id, self._store, self._settings, self._hooks)
+        live = LiveRoom(doc_id, self._store, self._settings, self._hooks, self._metrics)
         if self.fanout is not None:
             live.replicator = Replicator(
                 live, self.fanout, confirm_timeout_s=self._settings.confirm_timeout_ms / 1000

@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from billing.service import CreditService
 from crdt.rooms import Rooms
@@ -33,6 +33,8 @@ from server.ai_services import build_ai_services, workers_in_process
 from server.auth import TokenVerifier
 from server.errors import install_error_handlers
 from server.fanout_redis import RedisFanout
+from server.log_context import RequestIdMiddleware
+from server.metrics import Metrics
 from server.render_services import build_render_service
 from server.services import Services
 from server.settings import Settings
@@ -71,10 +73,13 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         )
         await fanout.start()
         stack.push_async_callback(fanout.stop)
-    rooms = Rooms(store, settings.room_settings(), hooks, fanout)
+    metrics = Metrics()
+    rooms = Rooms(store, settings.room_settings(), hooks, fanout, metrics)
+    metrics.track(metrics.rooms, lambda: len(rooms))
     # Registered after the pool so it runs first on the way out: rooms flush into the pool.
     stack.push_async_callback(rooms.close)
     idle = IdleConnections(settings.idle_timeout_s)
+    metrics.track(metrics.connections, lambda: len(idle.connections))
     idle_task = asyncio.create_task(idle.run(), name="idle-connections")
     stack.callback(idle_task.cancel)
     credits = CreditService(PgLedgerStore(db))
@@ -83,7 +88,9 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         credits.sweep_forever(interval_s=settings.credit_sweep_interval_s), name="credit-sweeper"
     )
     stack.callback(sweeper.cancel)
-    services = Services(settings, verifier, db, directory, store, rooms, versions, idle, credits)
+    services = Services(
+        settings, verifier, db, directory, store, rooms, versions, idle, credits, metrics
+    )
     services.readiness["database"] = db.ping
     if fanout is not None:
         services.readiness["redis"] = fanout.ping
@@ -113,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="FlowAI collaboration backend", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
     app.add_api_websocket_route("/ws/{project_id}", websocket_endpoint)
     app.include_router(http_projects.router)
     app.include_router(http_credits.router)
@@ -125,6 +133,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        services: Services = app.state.services
+        return PlainTextResponse(
+            services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     @app.get("/readyz", tags=["ops"])
     async def readyz() -> JSONResponse:

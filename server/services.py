@@ -14,6 +14,7 @@ from persistence.versions import PgVersions
 from render.job import RenderService
 from server.ai_services import AiServices
 from server.auth import TokenVerifier
+from server.metrics import Metrics
 from server.settings import Settings
 from server.ws import IdleConnections
 
@@ -29,6 +30,7 @@ class Services:
     versions: PgVersions
     idle: IdleConnections
     credits: CreditService
+    metrics: Metrics
     # name -> probe; each raises when its dependency is unreachable (``/readyz``).
     readiness: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     # AI providers, media, jobs and their queue (``server.ai_services``).

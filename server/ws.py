@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -18,12 +19,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from crdt.errors import ProtocolError
 from crdt.outbox import Outbox
 from crdt.ports import Disconnect
+from server import log_context
 from server.auth import AuthError
 from server.close_codes import CloseCode
 from server.rate_limit import TokenBucket
 
 if TYPE_CHECKING:
     from crdt.rooms import LiveRoom
+    from server.metrics import Metrics
     from server.services import Services
 
 log = logging.getLogger(__name__)
@@ -39,8 +42,11 @@ _CLOSE_CODES = {
 class Connection:
     """A ``crdt.ports.Peer`` over a Starlette websocket."""
 
-    def __init__(self, ws: WebSocket, user_id: str, send_queue_bytes_max: int) -> None:
+    def __init__(
+        self, ws: WebSocket, user_id: str, send_queue_bytes_max: int, metrics: Metrics
+    ) -> None:
         self.ws = ws
+        self.metrics = metrics
         self._user_id = user_id
         self.outbox = Outbox(send_queue_bytes_max)
         self.close_code: tuple[int, str] = (CloseCode.NORMAL, "")
@@ -67,11 +73,15 @@ class Connection:
     async def write_loop(self) -> None:
         """Drain the outbox to the socket; once it is closed, send the close frame."""
         try:
+            messages_out, bytes_out = self.metrics.messages_out, self.metrics.bytes_out
             while (frame := await self.outbox.get()) is not None:
                 self.sending = True
                 await self.ws.send_bytes(frame)
                 self.sending = False
+                messages_out.inc()
+                bytes_out.inc(len(frame))
             code, reason = self.close_code
+            self.metrics.closes.labels(str(code)).inc()
             await self.ws.close(code, reason)
         except (WebSocketDisconnect, RuntimeError, OSError):
             # The client went away first; the read loop sees the disconnect.
@@ -144,8 +154,11 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     if role is None:
         await _refuse(ws, CloseCode.NOT_A_MEMBER, "not a member of this project")
         return
+    log_context.project_id.set(str(project_id))
     await ws.accept()
-    conn = Connection(ws, identity.user_id, services.settings.send_queue_bytes_max)
+    conn = Connection(
+        ws, identity.user_id, services.settings.send_queue_bytes_max, services.metrics
+    )
     writer = asyncio.create_task(conn.write_loop())
     wants_saved = ws.query_params.get("saved", "") in ("1", "true")
     try:
@@ -173,6 +186,8 @@ async def _read_loop(services: Services, live: LiveRoom, conn: Connection) -> No
     limit = settings.message_bytes_max
     receive = conn.ws.receive
     clock = asyncio.get_running_loop().time
+    metrics = services.metrics
+    timer = time.perf_counter
     messages = TokenBucket.full(settings.conn_messages_per_s, settings.conn_messages_burst, clock())
     volume = TokenBucket.full(settings.conn_bytes_per_s, settings.conn_bytes_burst, clock())
     while not conn.outbox.closed:
@@ -191,8 +206,12 @@ async def _read_loop(services: Services, live: LiveRoom, conn: Connection) -> No
         if not (messages.take(1, now) and volume.take(len(frame), now)):
             conn.close_with(CloseCode.RATE_LIMITED, "too many messages; slow down")
             return
+        metrics.messages_in.inc()
+        metrics.bytes_in.inc(len(frame))
+        started = timer()
         try:
             services.rooms.receive(live, conn, frame)
+            metrics.apply_seconds.observe(timer() - started)
         except ProtocolError as exc:
             log.info("malformed message: %s", exc, extra={"project_id": live.doc_id})
             conn.close_with(CloseCode.MALFORMED, str(exc)[:120])
