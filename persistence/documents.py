@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pycrdt import Doc, merge_updates
+import anyio
+from pycrdt import Decoder, Doc
 
 from crdt.timeline import read_timeline
 from persistence.db import Connection, Database
@@ -46,10 +47,38 @@ def _doc_of(updates: Sequence[bytes]) -> Doc[Any]:
     return doc
 
 
+def _clocks(doc: Doc[Any]) -> dict[int, int]:
+    """The doc's state vector as client id -> clock.
+
+    Its encoding lists the clients in no canonical order: two docs with the same content can
+    encode it differently, so encodings are not compared byte for byte."""
+    decoder = Decoder(doc.get_state())
+    clients = decoder.read_var_uint()
+    return {decoder.read_var_uint(): decoder.read_var_uint() for _ in range(clients)}
+
+
+def merge_states(parts: Sequence[bytes]) -> bytes:
+    """One update holding everything in ``parts``.
+
+    Integrating into a Doc and encoding it is linear in the log and drops the content of
+    deleted items, where ``pycrdt.merge_updates`` grows faster than linearly (about two minutes
+    for 100,000 updates against 0.4 s) and keeps deleted content. An update whose
+    dependencies are missing stays pending in the Doc and is encoded with it.
+    """
+    return _doc_of(parts).get_update()
+
+
+def _merge_verified(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """Merge, then check the result; returns the merged state and its state vector."""
+    merged = merge_states(parts)
+    verify_merge(parts, merged)
+    return merged, _doc_of([merged]).get_state()
+
+
 def verify_merge(parts: Sequence[bytes], merged: bytes) -> None:
     """Raise ``CompactionMismatch`` unless ``merged`` holds exactly what ``parts`` hold."""
     before, after = _doc_of(parts), _doc_of([merged])
-    if before.get_state() != after.get_state():
+    if _clocks(before) != _clocks(after):
         raise CompactionMismatch("state vectors differ")
     if read_timeline(before).to_json() != read_timeline(after).to_json():
         raise CompactionMismatch("timeline content differs")
@@ -63,7 +92,12 @@ class PgDocumentStore:
 
     async def load(self, doc_id: str) -> list[bytes]:
         project_id = uuid.UUID(doc_id)
-        async with self._db.pool.acquire() as conn, conn.transaction(readonly=True):
+        # One snapshot for both reads: a compaction committing between them would otherwise
+        # leave the old state and an emptied log, i.e. lose what it merged.
+        async with (
+            self._db.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
             state = await conn.fetchval(
                 "SELECT payload FROM doc_states WHERE project_id = $1", project_id
             )
@@ -108,9 +142,9 @@ class PgDocumentStore:
         if not rows:
             return CompactionResult(0, len(state) if state is not None else 0)
         parts = ([bytes(state)] if state is not None else []) + [bytes(r["payload"]) for r in rows]
-        merged = merge_updates(*parts)
-        verify_merge(parts, merged)
-        state_vector = _doc_of([merged]).get_state()
+        # CPU-bound (tens of ms for a busy document): off the event loop, so other rooms
+        # keep syncing. The Docs are created and used in the worker thread only.
+        merged, state_vector = await anyio.to_thread.run_sync(_merge_verified, parts)
         await conn.execute(
             """INSERT INTO doc_states (project_id, format, payload, state_vector, merged_count)
                VALUES ($1, $2, $3, $4, $5)
