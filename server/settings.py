@@ -142,6 +142,7 @@ class Settings(BaseSettings):
     )
     render_local_threads: int | None = Field(default=None, ge=1, le=64)
     render_local_inputs_max: int = Field(default=100, ge=1, le=400)
+    render_local_concurrency: int = Field(default=1, ge=1, le=16)
     # ``file://`` asset URIs the local renderer may read (none by default).
     render_file_roots: list[Path] = []
     render_media_url_ttl_s: int = Field(default=6 * 3600, ge=60)

@@ -58,6 +58,8 @@ class Recorded:
     json: Any = None
     form: dict[str, list[str]] = field(default_factory=dict)
     files: list[tuple[str, str, bytes]] = field(default_factory=list)  # (field, filename, data)
+    # What the fake reported as billed, for checking the credits charged.
+    usage: dict[str, Any] = field(default_factory=dict)
 
 
 def tiny_png(width: int = 4, height: int = 3) -> bytes:
@@ -126,7 +128,7 @@ class FakeProviders:
         self.gates: list[asyncio.Event] = []
         # Chat answers by JSON-schema name: request body -> the object the model returns.
         self.chat_answers: dict[str, Callable[[dict[str, Any]], Any]] = {
-            "translation": _translate,
+            "Translation": _translate,
         }
         self.speech_seconds_per_char = 0.06
         self.port = 0
@@ -168,6 +170,7 @@ class FakeProviders:
                     rec.form.setdefault(key, []).append(value)
                 else:
                     rec.files.append((key, value.filename or "", await value.read()))
+            await form.close()
         self.requests.append(rec)
         return rec
 
@@ -214,6 +217,7 @@ class FakeProviders:
             "completion_tokens": _tokens(content),
             "total_tokens": _tokens(prompt) + _tokens(content),
         }
+        rec.usage = {"model": body["model"], **usage}
         return JSONResponse(
             {
                 "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
@@ -243,6 +247,8 @@ class FakeProviders:
         fmt = rec.form.get("response_format", ["json"])[0]
         language = rec.form.get("language", ["en"])[0]
         texts = [f"tone {i + 1}" for i in range(len(spans))]
+        model = rec.form["model"][0]
+        rec.usage = {"model": model, "seconds": math.ceil(duration), "duration": duration}
         if fmt == "verbose_json":
             segments = [
                 {
@@ -284,6 +290,7 @@ class FakeProviders:
         if (fault := await self._fault("image")) is not None:
             return fault
         body = rec.json
+        rec.usage = {"model": body["model"], "quality": body.get("quality"), "images": 1}
         return JSONResponse(
             {
                 "created": 1_760_000_000,
@@ -310,6 +317,7 @@ class FakeProviders:
         if (fault := await self._fault("tts")) is not None:
             return fault
         text: str = rec.json["text"]
+        rec.usage = {"model": rec.json.get("model_id"), "characters": len(text)}
         seconds = min(10.0, max(0.5, len(text) * self.speech_seconds_per_char))
         audio = await asyncio.to_thread(tone_mp3, seconds)
         return Response(
@@ -319,7 +327,7 @@ class FakeProviders:
         )
 
     async def _clone(self, request: Request) -> Response:
-        rec = await self._record("clone", request)
+        await self._record("clone", request)
         if (denied := self._unauthorised(request, "elevenlabs")) is not None:
             return denied
         if (fault := await self._fault("clone")) is not None:
