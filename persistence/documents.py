@@ -130,9 +130,7 @@ class PgDocumentStore:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", doc_id)
             return await self._compact_locked(conn, project_id)
 
-    async def _compact_locked(
-        self, conn: Connection, project_id: uuid.UUID
-    ) -> CompactionResult:
+    async def _compact_locked(self, conn: Connection, project_id: uuid.UUID) -> CompactionResult:
         state = await conn.fetchval(
             "SELECT payload FROM doc_states WHERE project_id = $1", project_id
         )

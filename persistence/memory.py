@@ -55,6 +55,9 @@ class MemoryProjectDirectory:
     async def role_of(self, project_id: uuid.UUID, user_id: str) -> Role | None:
         return self._members.get(project_id, {}).get(user_id)
 
+    async def access(self, project_id: uuid.UUID, user_id: str) -> tuple[bool, Role | None]:
+        return project_id in self._projects, await self.role_of(project_id, user_id)
+
     async def set_member(self, project_id: uuid.UUID, user_id: str, role: Role | None) -> None:
         members = self._members.get(project_id)
         if members is None:

@@ -45,6 +45,10 @@ class ProjectDirectory(Protocol):
 
     async def role_of(self, project_id: uuid.UUID, user_id: str) -> Role | None: ...
 
+    async def access(self, project_id: uuid.UUID, user_id: str) -> tuple[bool, Role | None]:
+        """Whether the project exists, and the user's role in it: one round trip."""
+        ...
+
     async def set_member(self, project_id: uuid.UUID, user_id: str, role: Role | None) -> None:
         """Add, change or (with ``None``) remove a member. The owner cannot be changed."""
         ...

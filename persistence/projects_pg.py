@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -16,9 +17,40 @@ def _project(row: asyncpg.Record) -> Project:
     return Project(row["id"], row["title"], row["owner_id"], row["created_at"], row["updated_at"])
 
 
+class _AccessBatch:
+    """Users waiting for one membership query of one project."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, list[asyncio.Future[tuple[bool, Role | None]]]] = {}
+        self.started = False
+
+    async def wait(self, user_id: str) -> tuple[bool, Role | None]:
+        future: asyncio.Future[tuple[bool, Role | None]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.users.setdefault(user_id, []).append(future)
+        return await future
+
+    def resolve(self, exists: bool, roles: dict[str, Role | None]) -> None:
+        for user_id, futures in self.users.items():
+            for future in futures:
+                if not future.done():
+                    future.set_result((exists, roles.get(user_id)))
+
+    def fail(self, exc: BaseException) -> None:
+        for futures in self.users.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+
+
 class PgProjectDirectory:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._access_batches: dict[uuid.UUID, _AccessBatch] = {}
+        self._access_next: dict[uuid.UUID, _AccessBatch] = {}
+        self._access_running: dict[uuid.UUID, bool] = {}
+        self._access_tasks: set[asyncio.Task[None]] = set()
 
     async def create_project(self, owner_id: str, title: str) -> Project:
         async with self._db.transaction() as conn:
@@ -58,6 +90,55 @@ class PgProjectDirectory:
             user_id,
         )
         return Role(role) if role is not None else None
+
+    async def access(self, project_id: uuid.UUID, user_id: str) -> tuple[bool, Role | None]:
+        """The join path of every websocket. A join storm (a class opening one project at
+        once) would queue hundreds of identical lookups on the pool; instead, lookups for a
+        project that arrive while one is in flight wait for it and go together in the next
+        single query (group commit, for reads)."""
+        batch = self._access_batches.get(project_id)
+        if batch is None or batch.started:
+            batch = _AccessBatch()
+            self._access_batches[project_id] = batch
+            if self._access_running.get(project_id):
+                self._access_next[project_id] = batch
+            else:
+                self._start_access(project_id, batch)
+        return await batch.wait(user_id)
+
+    def _start_access(self, project_id: uuid.UUID, batch: _AccessBatch) -> None:
+        batch.started = True
+        self._access_running[project_id] = True
+        task = asyncio.create_task(self._run_access(project_id, batch))
+        self._access_tasks.add(task)
+        task.add_done_callback(self._access_tasks.discard)
+
+    async def _run_access(self, project_id: uuid.UUID, batch: _AccessBatch) -> None:
+        try:
+            rows = await self._db.pool.fetch(
+                """SELECT u.user_id, m.role FROM video_projects p
+                   CROSS JOIN unnest($2::text[]) AS u(user_id)
+                   LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = u.user_id
+                   WHERE p.id = $1""",
+                project_id,
+                list(batch.users),
+            )
+        except asyncio.CancelledError as exc:
+            batch.fail(exc)
+            raise
+        except Exception as exc:  # noqa: BLE001 - handed to every waiter, raised there
+            batch.fail(exc)
+        else:
+            roles = {r["user_id"]: Role(r["role"]) if r["role"] else None for r in rows}
+            batch.resolve(bool(rows), roles)
+        finally:
+            self._access_running[project_id] = False
+            waiting = self._access_next.pop(project_id, None)
+            if waiting is not None:
+                self._start_access(project_id, waiting)
+            elif self._access_batches.get(project_id) is batch:
+                del self._access_batches[project_id]
+                del self._access_running[project_id]
 
     async def set_member(self, project_id: uuid.UUID, user_id: str, role: Role | None) -> None:
         async with self._db.transaction() as conn:

@@ -16,6 +16,7 @@ import jwt
 __all__ = ["AuthError", "Identity", "TokenVerifier", "mint_token"]
 
 _ASYMMETRIC = ("RS256", "ES256", "EdDSA")
+_VERIFIED_CACHE_MAX = 4096
 
 
 class AuthError(Exception):
@@ -46,10 +47,26 @@ class TokenVerifier:
         self._issuer = issuer
         self._leeway_s = leeway_s
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=5) if jwks_url else None
+        self._verified: dict[str, tuple[Identity, float]] = {}
 
     async def verify(self, token: str | None) -> Identity:
         if not token:
             raise AuthError("token_missing", "an access token is required")
+        cached = self._verified.get(token)
+        if cached is not None:
+            identity, exp = cached
+            if time.time() < exp + self._leeway_s:
+                return identity
+            del self._verified[token]
+        identity, exp = await self._verify(token)
+        # Reconnect and join storms present the same tokens again and again; a signature
+        # that verified once stays valid until the token expires.
+        if len(self._verified) >= _VERIFIED_CACHE_MAX:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = (identity, exp)
+        return identity
+
+    async def _verify(self, token: str) -> tuple[Identity, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -79,7 +96,7 @@ class TokenVerifier:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise AuthError("token_invalid", "the access token has no subject")
-        return Identity(user_id=sub)
+        return Identity(user_id=sub), float(claims["exp"])
 
     async def _signing_key(self, token: str) -> object:
         assert self._jwks is not None

@@ -40,6 +40,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_max_size=settings.message_bytes_max,
         ws_ping_interval=settings.ws_ping_interval_s,
         ws_ping_timeout=settings.ws_ping_timeout_s,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
         backlog=settings.backlog,
         log_config=None,
         access_log=False,

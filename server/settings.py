@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     data_dir: Path = Path(".flowai")
     db_pool_min: int = 2
-    db_pool_max: int = 10
+    db_pool_max: int = 20
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     ws_ping_interval_s: float = 20.0
     ws_ping_timeout_s: float | None = None
     idle_timeout_s: float = Field(default=60.0, gt=0)
+    # Off by default: Yjs frames are small binary that compresses poorly, and deflate is paid
+    # per recipient, so a broadcast would be compressed once per connection (and each
+    # compressor keeps ~40 KB of state per connection).
+    ws_per_message_deflate: bool = False
     backlog: int = 2048
     # Per-connection inbound limits (close 4429 when exceeded); bursts absorb reconnect syncs.
     conn_messages_per_s: float = 500

@@ -142,13 +142,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await _refuse(ws, CloseCode.NO_SUCH_PROJECT, "no such project")
         return
     try:
-        project = await services.directory.get_project(project_id)
-        role = await services.directory.role_of(project_id, identity.user_id) if project else None
+        exists, role = await services.directory.access(project_id, identity.user_id)
     except Exception:  # the database is unreachable: the client should retry
         log.exception("membership check failed")
         await _refuse(ws, CloseCode.TRY_AGAIN_LATER, "temporarily unavailable")
         return
-    if project is None:
+    if not exists:
         await _refuse(ws, CloseCode.NO_SUCH_PROJECT, "no such project")
         return
     if role is None:

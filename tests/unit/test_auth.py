@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -127,3 +128,14 @@ async def test_asymmetric_token_without_jwks_is_refused(
     token = jwt.encode(_claims(), rsa_key, algorithm="RS256", headers={"kid": "r1"})
     with pytest.raises(AuthError):
         await TokenVerifier(SECRET, audience="authenticated").verify(token)
+
+
+async def test_cached_verification_still_honours_expiry() -> None:
+    verifier = TokenVerifier(SECRET, audience="authenticated", leeway_s=0)
+    token = mint_token(SECRET, "alice", ttl_s=1)
+    assert (await verifier.verify(token)).user_id == "alice"
+    assert (await verifier.verify(token)).user_id == "alice"  # from the cache
+    await asyncio.sleep(1.5)  # the token's own lifetime; there is no other clock to move
+    with pytest.raises(AuthError) as err:
+        await verifier.verify(token)
+    assert err.value.code == "token_expired"
