@@ -110,9 +110,7 @@ class Saved:
     state_vector: bytes
 
 
-Message = (
-    SyncStep1 | SyncStep2 | SyncUpdate | AwarenessUpdate | QueryAwareness | AuthDenied | Saved
-)
+Message = SyncStep1 | SyncStep2 | SyncUpdate | AwarenessUpdate | QueryAwareness | AuthDenied | Saved
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +210,7 @@ def decode_awareness(payload: bytes, *, state_bytes_max: int) -> list[AwarenessE
         state = _utf8(raw)
         try:
             json.loads(state)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # deep nesting exhausts the JSON parser
             raise ProtocolError("awareness state is not JSON") from exc
         entries.append(AwarenessEntry(client_id, clock, state))
     reader.done()

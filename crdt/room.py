@@ -43,9 +43,10 @@ from crdt.protocol import (
     encode_update,
 )
 
-__all__ = ["READ_ONLY_REASON", "Output", "RemoteOrigin", "Room"]
+__all__ = ["READ_ONLY_REASON", "TOO_LARGE_REASON", "Output", "RemoteOrigin", "Room"]
 
 READ_ONLY_REASON = "read-only: your role on this project does not allow edits"
+TOO_LARGE_REASON = "document size limit reached: this edit was not applied"
 
 ConnId = object
 
@@ -74,14 +75,23 @@ class RemoteOrigin:
 class _Conn:
     can_edit: bool
     told_read_only: bool = False
+    told_too_large: bool = False
     awareness_ids: set[int] = field(default_factory=set)
 
 
 class Room:
     def __init__(
-        self, doc: Doc[Any] | None = None, *, awareness_state_bytes_max: int = 65536
+        self,
+        doc: Doc[Any] | None = None,
+        *,
+        awareness_state_bytes_max: int = 65536,
+        doc_bytes_max: int | None = None,
     ) -> None:
         self.doc = doc if doc is not None else Doc()
+        # An upper bound of the encoded document's size: measured at load and compaction,
+        # plus every update applied since (updates that overwrite count in full).
+        self.size_bytes = 0
+        self._doc_bytes_max = doc_bytes_max
         self._conns: dict[ConnId, _Conn] = {}
         self._awareness: dict[int, AwarenessEntry] = {}
         # A reconnecting client reuses its awareness id on a new connection before the old
@@ -92,6 +102,11 @@ class Room:
         # Bumped on every applied update; keys the cached full-state frame for joiners.
         self.version = 0
         self._full_state: tuple[int, bytes] | None = None
+
+    def measure(self) -> int:
+        """Re-measure the document's encoded size (an encode: call it rarely)."""
+        self.size_bytes = len(self.doc.get_update())
+        return self.size_bytes
 
     # -- connections ---------------------------------------------------------------------
 
@@ -157,6 +172,11 @@ class Room:
                 return Output()
             state.told_read_only = True
             return Output(replies=(encode_auth_denied(READ_ONLY_REASON),))
+        if self._doc_bytes_max is not None and self.size_bytes + len(update) > self._doc_bytes_max:
+            if state.told_too_large:
+                return Output()
+            state.told_too_large = True
+            return Output(replies=(encode_auth_denied(TOO_LARGE_REASON),))
         self._apply(update)
         # An update frame is forwarded as received; a step 2 is re-framed as an update
         # because it would tell the other clients they are synced.
@@ -168,6 +188,7 @@ class Room:
         except ValueError as exc:
             raise ProtocolError(f"update does not decode: {exc}") from exc
         self.version += 1
+        self.size_bytes += len(update)
 
     def _step2_for(self, state_vector: bytes) -> bytes:
         if state_vector == EMPTY_STATE_VECTOR:

@@ -58,6 +58,8 @@ class RoomSettings:
     # Hooks run once edits pause this long, and at least this often while they do not.
     settle_ms: int = 1_000
     settle_ms_max: int = 10_000
+    # Edits that would grow a document past this are refused (None: no limit).
+    doc_bytes_max: int | None = None
     # Another instance's update not confirmed stored within this time is stored here too.
     confirm_timeout_ms: int = 10_000
 
@@ -73,7 +75,11 @@ class LiveRoom:
     ) -> None:
         self.doc_id = doc_id
         self.metrics: RoomMetrics = metrics or NoMetrics()
-        self.room = Room(Doc(), awareness_state_bytes_max=settings.awareness_state_bytes_max)
+        self.room = Room(
+            Doc(),
+            awareness_state_bytes_max=settings.awareness_state_bytes_max,
+            doc_bytes_max=settings.doc_bytes_max,
+        )
         self.peers: set[Peer] = set()
         # Peers that asked for "saved" messages (the durable state vector after each commit).
         self.saved_peers: set[Peer] = set()
@@ -114,6 +120,7 @@ class LiveRoom:
         with self.room.doc.transaction(origin="store"):
             for update in updates:
                 self.room.doc.apply_update(update)
+        self.room.measure()
         self._writer = asyncio.create_task(self._write_loop(), name=f"store:{self.doc_id}")
 
     async def reload(self) -> None:
@@ -234,6 +241,7 @@ class LiveRoom:
         try:
             await self._store.compact(self.doc_id)
             self.metrics.compacted(True)
+            self.room.measure()
         except Exception:
             # The log stays as it was; compaction is retried at the next threshold.
             log.exception("compaction failed", extra={"project_id": self.doc_id})

@@ -147,7 +147,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
             log.info("shutting down: flushing rooms")
 
-    app = FlowaiApp(title="FlowAI collaboration backend", version="0.1.0", lifespan=lifespan)
+    app = FlowaiApp(
+        title="FlowAI collaboration backend",
+        version="0.1.0",
+        lifespan=lifespan,
+        max_body_size=settings.http_body_bytes_max,
+    )
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(http_projects.router)

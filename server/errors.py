@@ -7,6 +7,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+# JSON routes share the app's body limit (FLOWAI_HTTP_BODY_BYTES_MAX); upload routes lift it
+# to this ceiling and enforce their own, configurable limit while streaming to storage.
+UPLOAD_BODY_BYTES_CEILING = 8 * 1024**3
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:

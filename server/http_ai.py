@@ -33,7 +33,7 @@ from crdt.timeline import Timeline, TrackKind, read_timeline
 from persistence.projects import Role
 from server.ai_services import AiServices
 from server.deps import CurrentUser, ServicesDep
-from server.errors import ApiError
+from server.errors import UPLOAD_BODY_BYTES_CEILING, ApiError
 from server.http_jobs import ai_services, job_out
 from server.http_media import (
     bounded_form,
@@ -318,6 +318,7 @@ _VOICE_FIELDS = {"name": {"type": "string"}, "description": {"type": "string"}}
 @router.post(
     "/api/voices",
     status_code=status.HTTP_202_ACCEPTED,
+    max_body_size=UPLOAD_BODY_BYTES_CEILING,  # the route checks its own upload limit
     tags=["voices"],
     openapi_extra=multipart_schema(_VOICE_FORM, _VOICE_FIELDS),
 )

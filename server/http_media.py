@@ -26,7 +26,7 @@ from ai.text_safety import clean_text
 from crdt.timeline import AssetKind, add_asset, read_timeline
 from persistence.projects import Role
 from server.deps import CurrentUser, ServicesDep
-from server.errors import ApiError
+from server.errors import UPLOAD_BODY_BYTES_CEILING, ApiError
 from server.http_jobs import ai_services
 from server.http_projects import require_role
 
@@ -104,6 +104,7 @@ async def save_upload(upload: UploadFile, path: Path, bytes_max: int) -> int:
 @router.post(
     "/api/projects/{project_id}/media",
     status_code=status.HTTP_201_CREATED,
+    max_body_size=UPLOAD_BODY_BYTES_CEILING,  # the route checks FLOWAI_MEDIA_UPLOAD_BYTES_MAX
     openapi_extra=multipart_schema(
         {"file": {"type": "string", "format": "binary"}}, {"name": {"type": "string"}}
     ),

@@ -26,7 +26,7 @@ from render.job import KIND, RenderService
 from render.otio import OtioImportError, export_otio, parse_otio, write_timeline
 from render.spec import OutputFormat, RenderOptions, SubtitleMode, build_spec
 from server.deps import CurrentUser, ServicesDep
-from server.errors import ApiError, error_body
+from server.errors import UPLOAD_BODY_BYTES_CEILING, ApiError, error_body
 from server.http_jobs import ai_services, job_out
 from server.http_projects import require_role
 from server.services import Services
@@ -142,7 +142,11 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/api/projects/import.otio", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api/projects/import.otio",
+    status_code=status.HTTP_201_CREATED,
+    max_body_size=UPLOAD_BODY_BYTES_CEILING,  # the route checks OTIO_BYTES_MAX
+)
 async def import_timeline(
     request: Request,
     user: CurrentUser,

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     # per recipient, so a broadcast would be compressed once per connection (and each
     # compressor keeps ~40 KB of state per connection).
     ws_per_message_deflate: bool = False
+    # JSON request bodies (uploads have their own limits); larger ones get 413.
+    http_body_bytes_max: int = Field(default=1024 * 1024, gt=0)
+    # Documents: edits that would grow one beyond this are refused (the client is told).
+    doc_bytes_max: int = Field(default=64 * 1024 * 1024, gt=0)
+    # Open websocket connections per user on one instance (4429 beyond).
+    user_connections_max: int = Field(default=64, gt=0)
     backlog: int = 2048
     # Per-connection inbound limits (close 4429 when exceeded); bursts absorb reconnect syncs.
     conn_messages_per_s: float = 500
@@ -177,6 +183,7 @@ class Settings(BaseSettings):
             settle_ms=self.settle_ms,
             settle_ms_max=self.settle_ms_max,
             confirm_timeout_ms=self.confirm_timeout_ms,
+            doc_bytes_max=self.doc_bytes_max,
         )
 
     def resolved_jwt_secret(self) -> str:

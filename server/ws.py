@@ -102,6 +102,20 @@ class IdleConnections:
     def __init__(self, idle_timeout_s: float) -> None:
         self.idle_timeout_s = idle_timeout_s
         self.connections: set[Connection] = set()
+        self.per_user: dict[str, int] = {}
+
+    def add(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        self.per_user[conn.user_id] = self.per_user.get(conn.user_id, 0) + 1
+
+    def discard(self, conn: Connection) -> None:
+        if conn in self.connections:
+            self.connections.discard(conn)
+            left = self.per_user[conn.user_id] - 1
+            if left:
+                self.per_user[conn.user_id] = left
+            else:
+                del self.per_user[conn.user_id]
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -153,6 +167,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     if role is None:
         await _refuse(ws, CloseCode.NOT_A_MEMBER, "not a member of this project")
         return
+    if services.idle.per_user.get(identity.user_id, 0) >= services.settings.user_connections_max:
+        await _refuse(ws, CloseCode.RATE_LIMITED, "too many open connections for this user")
+        return
     log_context.project_id.set(str(project_id))
     await ws.accept()
     conn = Connection(
@@ -169,11 +186,11 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         conn.close_with(CloseCode.TRY_AGAIN_LATER, "temporarily unavailable")
         await writer
         return
-    services.idle.connections.add(conn)
+    services.idle.add(conn)
     try:
         await _read_loop(services, live, conn)
     finally:
-        services.idle.connections.discard(conn)
+        services.idle.discard(conn)
         services.rooms.leave(live, conn)
         conn.outbox.close()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):

@@ -212,3 +212,47 @@ async def test_shutdown_closes_1012_after_flushing(tmp_path: Path, database_url:
         await reader.wait_synced()
         assert [t.id for t in read_timeline(reader.doc).tracks] == ["t9"]
         await reader.close()
+
+
+async def test_too_many_connections_per_user_4429(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url=database_url, user_connections_max=3)
+    async with run_server(settings) as server:
+        pid = await server.create_project("alice")
+        clients = [await YClient(server.ws_url(pid, "alice")).connect() for _ in range(3)]
+        for c in clients:
+            await c.wait_synced()
+        assert await _close_code(server.ws_url(pid, "alice")) == CloseCode.RATE_LIMITED
+        await clients[0].close()
+        await eventually(lambda: server.services.idle.per_user.get("alice") == 2)
+        again = await YClient(server.ws_url(pid, "alice")).connect()
+        await again.wait_synced()
+        for c in [*clients[1:], again]:
+            await c.close()
+
+
+async def test_document_size_limit_reaches_the_client(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url=database_url, doc_bytes_max=20_000)
+    async with run_server(settings) as server:
+        pid = await server.create_project("alice")
+        client = await YClient(server.ws_url(pid, "alice")).connect()
+        await client.wait_synced()
+        for i in range(5):
+            await client.edit(
+                lambda d, i=i: d.get("assets", type=Map).__setitem__(f"a{i}", "z" * 6000)
+            )
+        await eventually(lambda: len(client.denied) == 1)
+        assert "size limit" in client.denied[0]
+        live = server.services.rooms.get(pid)
+        assert live is not None
+        assert 1 <= len(live.room.doc.get("assets", type=Map)) < 5
+        assert client.close_code is None
+        await client.close()
+
+
+async def test_json_body_limit_413(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url=database_url, http_body_bytes_max=1000)
+    async with run_server(settings) as server:
+        async with server.client("alice") as http:
+            r = await http.post("/api/projects", json={"title": "x" * 5000})
+            assert r.status_code == 413
+            assert (await http.post("/api/projects", json={"title": "ok"})).status_code == 201

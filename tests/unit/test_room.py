@@ -22,7 +22,7 @@ from crdt.protocol import (
     encode_sync_step2,
     encode_update,
 )
-from crdt.room import READ_ONLY_REASON, RemoteOrigin, Room
+from crdt.room import READ_ONLY_REASON, TOO_LARGE_REASON, RemoteOrigin, Room
 
 
 def _edit(key: str, value: object) -> bytes:
@@ -190,3 +190,14 @@ def test_remote_presence_is_shown_not_relayed_and_dropped_with_its_instance() ->
     frame, ours = room.take_awareness()
     assert frame is not None and _awareness(frame) == [AwarenessEntry(5, 4, "null")]
     assert ours is None
+
+
+def test_document_size_limit_refuses_growth_and_tells_once() -> None:
+    room = Room(doc_bytes_max=200)
+    room.connect("a", can_edit=True)
+    assert room.receive("a", encode_update(_edit("c1", "x" * 50))).update is not None
+    outs = [room.receive("a", encode_update(_edit(f"c{i}", "y" * 100))) for i in range(2, 5)]
+    assert [decode_message(r) for r in outs[0].replies] == [AuthDenied(TOO_LARGE_REASON)]
+    assert all(o.update is None and o.broadcast is None for o in outs)
+    assert outs[1].replies == ()
+    assert set(room.doc.get("clips", type=Map).keys()) == {"c1"}
