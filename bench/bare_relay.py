@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         ws="websockets-sansio",
         ws_max_size=MESSAGE_BYTES_MAX,
+        ws_per_message_deflate=False,  # as flowai serve: compression off
         backlog=2048,
         log_config=None,
         access_log=False,

@@ -39,6 +39,7 @@ const { values: args } = parseArgs({
     'viewer-token': { type: 'string', multiple: true, default: [] },
     scenario: { type: 'string', default: 'edit' },
     expect: { type: 'string', multiple: true, default: [] },
+    tracks: { type: 'string' },
     'timeout-ms': { type: 'string', default: '30000' }
   }
 })
@@ -244,6 +245,19 @@ const viewerScenario = async (editors, viewers) => {
   return { roots: rootsOf(editor.doc), viewerRoots: rootsOf(viewer.doc), denied }
 }
 
+// scenario "watch": one provider per --token syncs, prints "synced" on stderr, and waits until
+// its tracks are exactly --tracks (comma-separated ids), e.g. while the server restores a
+// version; then prints {"roots": ...}.
+const watchScenario = async (clients) => {
+  await waitSynced(clients)
+  log('synced')
+  const want = (args.tracks ?? '').split(',').filter(Boolean).sort().join(',')
+  const have = (client) => [...client.doc.getMap('tracks').keys()].sort().join(',')
+  await waitFor(`tracks to be ${want}`, () => clients.every((c) => have(c) === want),
+    () => clients.map(have).join(' | '))
+  return { roots: rootsOf(clients[0].doc) }
+}
+
 const main = async () => {
   const editors = args.token.map((token, i) => connect(token, `js-${i}`))
   const viewers = args['viewer-token'].map((token, i) => connect(token, `js-viewer-${i}`))
@@ -253,6 +267,8 @@ const main = async () => {
     result = await editScenario(editors)
   } else if (args.scenario === 'viewer') {
     result = await viewerScenario(editors, viewers)
+  } else if (args.scenario === 'watch') {
+    result = await watchScenario(editors)
   } else {
     usage(`unknown scenario ${args.scenario}`)
   }
