@@ -130,9 +130,20 @@ class _Reader:
     """Bounds-checked reads over pycrdt's Decoder."""
 
     def __init__(self, data: bytes) -> None:
+        self._data = data
         self._decoder = Decoder(data)
 
+    def _check_varuint_ends(self) -> None:
+        # pycrdt's Decoder walks a varuint to its last byte, with a growing integer: an
+        # over-long one (200 KB of 0xff) costs seconds. Look for its end within the bound first.
+        i0 = self._decoder.i0
+        if not any(byte < 0x80 for byte in self._data[i0 : i0 + _VARUINT_BYTES_MAX]):
+            if len(self._data) - i0 >= _VARUINT_BYTES_MAX:
+                raise ProtocolError("varuint too long")
+            raise ProtocolError("truncated varuint")
+
     def var_uint(self) -> int:
+        self._check_varuint_ends()
         start = self._decoder.length
         try:
             value = self._decoder.read_var_uint()
@@ -146,6 +157,7 @@ class _Reader:
         start = self._decoder.length
         if start <= 0:
             raise ProtocolError("missing payload")
+        self._check_varuint_ends()
         try:
             payload = self._decoder.read_message()
         except (IndexError, RuntimeError) as exc:

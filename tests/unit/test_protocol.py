@@ -111,3 +111,17 @@ def test_prefixed_garbage_is_rejected_or_decoded(data: bytes) -> None:
             decode_message(prefix + data)
         except ProtocolError:
             pass
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [b"\xff" * 200_000, b"\x00\x02" + b"\xff" * 200_000, b"\x01\x05" + b"\x81" * 100_000],
+)
+def test_over_long_varuints_are_refused_without_walking_them(frame: bytes) -> None:
+    # pycrdt's decoder would walk all of it with a growing integer (seconds of CPU); the
+    # codec refuses it after looking at the first ten bytes. This asserts the outcome; the
+    # cost is visible as the test's own run time.
+    with pytest.raises(ProtocolError, match="too long"):
+        message = decode_message(frame)
+        if isinstance(message, AwarenessUpdate):
+            decode_awareness(message.payload, state_bytes_max=1 << 20)
