@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pycrdt import Doc, Map
+from pycrdt import Doc, Map, write_var_uint
 
 from crdt.errors import ProtocolError, UnknownMessage
 from crdt.protocol import (
@@ -115,7 +115,11 @@ def test_prefixed_garbage_is_rejected_or_decoded(data: bytes) -> None:
 
 @pytest.mark.parametrize(
     "frame",
-    [b"\xff" * 200_000, b"\x00\x02" + b"\xff" * 200_000, b"\x01\x05" + b"\x81" * 100_000],
+    [
+        b"\xff" * 200_000,
+        b"\x00\x02" + b"\xff" * 200_000,
+        b"\x01" + write_var_uint(100_000) + b"\x81" * 100_000,  # the awareness entry count
+    ],
 )
 def test_over_long_varuints_are_refused_without_walking_them(frame: bytes) -> None:
     # pycrdt's decoder would walk all of it with a growing integer (seconds of CPU); the
