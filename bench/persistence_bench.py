@@ -747,11 +747,10 @@ def _history_lines(h: HistoryFigures) -> list[str]:
         "",
         f"- load after compaction: {after.total_s:.3f} s (target < {LOAD_TARGET_S:g} s): "
         f"**{_verdict(load_ok, after.total_s)}**",
-        "- `store.compact` merges with `pycrdt.merge_updates`, whose time grows faster than "
-        "linearly with the number of parts, and verifies by applying everything twice more; "
-        "rooms compact every 1,000 updates, so a log this long only builds up when compaction "
-        "cannot run. The merged state keeps deleted content, which encoding through a Doc "
-        "drops (the last row).",
+        "- `store.compact` integrates state and log into a Doc in a worker thread and encodes "
+        "it (linear in the log; deleted content is dropped), then verifies by decoding the "
+        "result again; rooms compact every 1,000 updates, so a log this long only builds up "
+        "when compaction cannot run.",
     ]
 
 
