@@ -87,9 +87,11 @@ async def latency(template: str, redis_url: str, work: Path, seconds: float) -> 
     return rows
 
 
-async def scaling(template: str, redis_url: str, work: Path, seconds: float) -> list[str]:
+async def scaling(
+    template: str, redis_url: str, work: Path, seconds: float, rates: list[float]
+) -> list[str]:
     rows = []
-    for workers in (1, 2):
+    for workers, rate in ((w, r) for r in rates for w in (1, 2)):
         db = await _fresh_db(template)
         proc = ServerProcess(
             pg.dsn_for(db),
@@ -102,13 +104,13 @@ async def scaling(template: str, redis_url: str, work: Path, seconds: float) -> 
             await proc.start()
             urls = [_url(proc.port, await _room(proc.port)) for _ in range(8)]
             results = await asyncio.gather(
-                *(run_rate(lambda _i, u=u: u, 5, 60.0, seconds, deflate=False) for u in urls)
+                *(run_rate(lambda _i, u=u: u, 5, rate, seconds, deflate=False) for u in urls)
             )
             delivered = sum(r.delivered for r in results)
             expected = sum(r.expected for r in results)
             p99 = max(r.p99_ms for r in results)
             rows.append(
-                f"| {workers} | 8 rooms x 5 clients x 60/s | {delivered / seconds:,.0f} "
+                f"| {workers} | 8 rooms x 5 clients x {rate:g}/s | {delivered / seconds:,.0f} "
                 f"| {100 * delivered / max(1, expected):.2f} | {p99:.1f} |"
             )
             log(rows[-1])
@@ -125,7 +127,7 @@ async def main_async(args: argparse.Namespace) -> str:
         redis = await RedisServer(work).start()
         try:
             lat = await latency(template, redis.url, work, args.duration)
-            scale = await scaling(template, redis.url, work, args.duration)
+            scale = await scaling(template, redis.url, work, args.duration, args.rates)
         finally:
             await redis.stop()
             await pg.drop_database(template)
@@ -153,6 +155,9 @@ async def main_async(args: argparse.Namespace) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.cluster_bench", description=__doc__)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    parser.add_argument(
+        "--rates", type=float, nargs="+", default=[60.0, 150.0], help="edits/s per client"
+    )
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
     print(report)

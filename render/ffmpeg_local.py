@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Final
 
 import anyio
-import imageio_ffmpeg  # type: ignore[import-untyped]
 
+from ai.audio import ffmpeg_exe  # the wheel's ffmpeg, shared with the AI media steps
 from crdt.timeline import ClipKind
 from render.errors import RenderCancelled, RenderFailed
 from render.spec import Cue, OutputFormat, RenderSpec, SubtitleMode, SubtitleTrack
@@ -58,12 +58,6 @@ PROBE_TIMEOUT_S: Final = 30.0
 PROBE_CONCURRENCY: Final = 4
 KILL_GRACE_S: Final = 5.0
 SUBTITLE_FILE: Final = "subtitles.ass"
-
-
-def ffmpeg_exe() -> str:
-    """The ffmpeg binary shipped in the ``imageio-ffmpeg`` wheel."""
-    exe: str = imageio_ffmpeg.get_ffmpeg_exe()
-    return exe
 
 
 # --- Media summary ----------------------------------------------------------------------------

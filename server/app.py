@@ -8,21 +8,14 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from billing.service import CreditService
-from crdt.rooms import Rooms
-from persistence.db import Database
-from persistence.documents import PgDocumentStore
-from persistence.embedded import start_embedded_postgres
 from persistence.ledger_pg import PgLedgerStore
 from persistence.projects_pg import PgProjectDirectory
-from persistence.settled import SettledWork
-from persistence.versions import PgVersions
 from server import (
     http_ai,
     http_credits,
@@ -35,8 +28,8 @@ from server import (
 )
 from server.ai_services import build_ai_services, workers_in_process
 from server.auth import TokenVerifier
+from server.composition import build_collaboration
 from server.errors import install_error_handlers
-from server.fanout_redis import RedisFanout
 from server.log_context import RequestIdMiddleware
 from server.metrics import Metrics
 from server.render_services import build_render_service
@@ -57,31 +50,11 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         jwks_url=settings.jwt_jwks_url,
         leeway_s=settings.jwt_leeway_s,
     )
-    dsn = settings.database_url
-    if dsn is None:
-        # Same code path as an external server, only the DSN differs.
-        dsn = await anyio.to_thread.run_sync(start_embedded_postgres, settings.data_dir)
-    db = await Database.connect(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-    stack.push_async_callback(db.close)
-    await db.migrate()
-    store = PgDocumentStore(db)
-    directory = PgProjectDirectory(db)
-    versions = PgVersions(db)
-    hooks = SettledWork(db, versions, auto_version_interval_s=settings.auto_version_interval_s)
-    fanout = None
-    if settings.redis_url:
-        fanout = RedisFanout(
-            settings.redis_url,
-            retention_s=settings.fanout_retention_s,
-            heartbeat_s=settings.fanout_heartbeat_s,
-        )
-        await fanout.start()
-        stack.push_async_callback(fanout.stop)
     metrics = Metrics()
-    rooms = Rooms(store, settings.room_settings(), hooks, fanout, metrics)
+    collab = await build_collaboration(settings, stack, metrics=metrics)
+    db, rooms, fanout, dsn = collab.db, collab.rooms, collab.fanout, collab.dsn
+    directory = PgProjectDirectory(db)
     metrics.track(metrics.rooms, lambda: len(rooms))
-    # Registered after the pool so it runs first on the way out: rooms flush into the pool.
-    stack.push_async_callback(rooms.close)
     idle = IdleConnections(settings.idle_timeout_s)
     metrics.track(metrics.connections, lambda: len(idle.connections))
     idle_task = asyncio.create_task(idle.run(), name="idle-connections")
@@ -93,7 +66,16 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     )
     stack.callback(sweeper.cancel)
     services = Services(
-        settings, verifier, db, directory, store, rooms, versions, idle, credits, metrics
+        settings,
+        verifier,
+        db,
+        directory,
+        collab.store,
+        rooms,
+        collab.versions,
+        idle,
+        credits,
+        metrics,
     )
     services.readiness["database"] = db.ping
     if fanout is not None:

@@ -38,39 +38,13 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def run_worker(settings: Settings, *, queues: list[str] | None = None) -> None:
-    import anyio
-
-    from crdt.rooms import Rooms
-    from persistence.db import Database
-    from persistence.documents import PgDocumentStore
-    from persistence.embedded import start_embedded_postgres
-    from persistence.settled import SettledWork
-    from persistence.versions import PgVersions
     from server.ai_services import build_ai_services
+    from server.composition import build_collaboration
     from server.render_services import build_render_service
 
     async with AsyncExitStack() as stack:
-        dsn = settings.database_url
-        if dsn is None:
-            dsn = await anyio.to_thread.run_sync(start_embedded_postgres, settings.data_dir)
-        db = await Database.connect(dsn, min_size=1, max_size=settings.db_pool_max)
-        stack.push_async_callback(db.close)
-        await db.migrate()
-        versions = PgVersions(db)
-        hooks = SettledWork(db, versions, auto_version_interval_s=settings.auto_version_interval_s)
-        fanout = None
-        if settings.redis_url:
-            from server.fanout_redis import RedisFanout
-
-            fanout = RedisFanout(
-                settings.redis_url,
-                retention_s=settings.fanout_retention_s,
-                heartbeat_s=settings.fanout_heartbeat_s,
-            )
-            await fanout.start()
-            stack.push_async_callback(fanout.stop)
-        rooms = Rooms(PgDocumentStore(db), settings.room_settings(), hooks, fanout)
-        stack.push_async_callback(rooms.close)
+        collab = await build_collaboration(settings, stack, pool_min=1)
+        dsn, db, rooms = collab.dsn, collab.db, collab.rooms
         render = build_render_service(settings)
         ai = await build_ai_services(
             settings, dsn, db, rooms, stack, run_workers=False, kinds=[render.job_kind()]
