@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket
 from billing.service import CreditService
 from persistence.ledger_pg import PgLedgerStore
 from persistence.projects_pg import PgProjectDirectory
+from persistence.users import RevokedUsers
 from server import (
     http_ai,
     http_credits,
@@ -28,6 +29,7 @@ from server import (
 )
 from server.ai_services import build_ai_services, workers_in_process
 from server.auth import TokenVerifier
+from server.close_codes import CloseCode
 from server.composition import build_collaboration
 from server.errors import install_error_handlers
 from server.log_context import RequestIdMiddleware
@@ -55,7 +57,14 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     db, rooms, fanout, dsn = collab.db, collab.rooms, collab.fanout, collab.dsn
     directory = PgProjectDirectory(db)
     metrics.track(metrics.rooms, lambda: len(rooms))
+    revoked = RevokedUsers(db)
+    await revoked.refresh()
+    verifier.revoked = revoked
     idle = IdleConnections(settings.idle_timeout_s)
+    refresher = asyncio.create_task(
+        _refresh_revoked(revoked, idle, settings.revoked_users_refresh_s), name="revoked-users"
+    )
+    stack.callback(refresher.cancel)
     metrics.track(metrics.connections, lambda: len(idle.connections))
     idle_task = asyncio.create_task(idle.run(), name="idle-connections")
     stack.callback(idle_task.cancel)
@@ -91,6 +100,20 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         kinds=[services.render.job_kind()],
     )
     return services
+
+
+async def _refresh_revoked(revoked: RevokedUsers, idle: IdleConnections, every_s: float) -> None:
+    """Reload revoked users (any instance may have added one) and close their connections."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            added = await revoked.refresh()
+        except Exception:  # the database is unreachable: keep the last copy and retry
+            log.warning("could not reload revoked users", exc_info=True)
+            continue
+        for conn in list(idle.connections):
+            if conn.user_id in added:
+                conn.close_with(CloseCode.NOT_AUTHENTICATED, "access revoked")
 
 
 class FlowaiApp(FastAPI):

@@ -8,6 +8,7 @@ keys published at ``jwt_jwks_url`` (Supabase's asymmetric signing keys). ``sub``
 from __future__ import annotations
 
 import time
+from collections.abc import Container
 from dataclasses import dataclass
 
 import anyio
@@ -41,6 +42,7 @@ class TokenVerifier:
         issuer: str | None = None,
         jwks_url: str | None = None,
         leeway_s: int = 30,
+        revoked: Container[str] = frozenset(),
     ) -> None:
         self._secret = secret
         self._audience = audience
@@ -48,6 +50,8 @@ class TokenVerifier:
         self._leeway_s = leeway_s
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=5) if jwks_url else None
         self._verified: dict[str, tuple[Identity, float]] = {}
+        # Users whose tokens are refused before they expire (deleted accounts).
+        self.revoked = revoked
 
     async def verify(self, token: str | None) -> Identity:
         if not token:
@@ -56,14 +60,20 @@ class TokenVerifier:
         if cached is not None:
             identity, exp = cached
             if time.time() < exp + self._leeway_s:
-                return identity
+                return self._not_revoked(identity)
             del self._verified[token]
         identity, exp = await self._verify(token)
+        self._not_revoked(identity)
         # Reconnect and join storms present the same tokens again and again; a signature
         # that verified once stays valid until the token expires.
         if len(self._verified) >= _VERIFIED_CACHE_MAX:
             self._verified.pop(next(iter(self._verified)))
         self._verified[token] = (identity, exp)
+        return identity
+
+    def _not_revoked(self, identity: Identity) -> Identity:
+        if identity.user_id in self.revoked:
+            raise AuthError("token_revoked", "this user's access has been revoked")
         return identity
 
     async def _verify(self, token: str) -> tuple[Identity, float]:

@@ -79,6 +79,30 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _users(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from persistence.db import Database
+    from persistence.users import RevokedUsers
+
+    async def run() -> None:
+        db = await Database.connect(database_url(settings), min_size=1, max_size=1)
+        try:
+            await db.migrate()
+            users = RevokedUsers(db)
+            if args.action == "revoke":
+                await users.revoke(args.user, args.reason)
+            else:
+                await users.restore(args.user)
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+    done = "revoked: tokens refused" if args.action == "revoke" else "restored"
+    print(f"{args.user}: {done}")
+    return 0
+
+
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     from server.auth import mint_token
 
@@ -101,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(run=_serve)
     migrate = sub.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(run=_migrate)
+    users = sub.add_parser("users", help="refuse (or accept again) a user's tokens")
+    users.add_argument("action", choices=["revoke", "restore"])
+    users.add_argument("user", help="user id (the tokens' sub)")
+    users.add_argument("--reason", default=None)
+    users.set_defaults(run=_users)
     token = sub.add_parser("token", help="print a signed access token for local use")
     token.add_argument("--user", required=True, help="user id (the token's sub)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")

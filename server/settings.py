@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     jwt_audience: str | None = "authenticated"
     jwt_issuer: str | None = None
     jwt_leeway_s: int = 30
+    # How often every instance reloads revoked users (and closes their connections).
+    revoked_users_refresh_s: float = Field(default=10.0, gt=0)
 
     # Websocket limits.
     message_bytes_max: int = 16 * 1024 * 1024
