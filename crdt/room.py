@@ -185,7 +185,7 @@ class Room:
     def _apply(self, update: bytes) -> None:
         try:
             self.doc.apply_update(update)
-        except ValueError as exc:
+        except (ValueError, RuntimeError) as exc:  # RuntimeError: decodes, does not integrate
             raise ProtocolError(f"update does not decode: {exc}") from exc
         self.version += 1
         self.size_bytes += len(update)

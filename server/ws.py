@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from server.services import Services
 
 log = logging.getLogger(__name__)
+
+# How long a connection the server closed may take to let its close frame out.
+_CLOSE_GRACE_S = 10.0
 
 _CLOSE_CODES = {
     Disconnect.SLOW_CONSUMER: (CloseCode.TRY_AGAIN_LATER, "send queue overflow; reconnect"),
@@ -54,6 +58,13 @@ class Connection:
         # (a large frame to a slow client is progress, not idleness).
         self.last_activity_s = asyncio.get_running_loop().time()
         self.sending = False
+        # Set once the server decides to close: later frames are not handled. (The writer
+        # failing because the client is leaving is not that: frames the client sent before
+        # its close are still applied.)
+        self.closing = False
+        # Called once when the server closes it: leave the room at once, and release the
+        # endpoint if the close frame cannot get out (a client that stopped reading).
+        self.on_server_close: Callable[[], None] | None = None
 
     @property
     def user_id(self) -> str:
@@ -66,9 +77,14 @@ class Connection:
         self.close_with(*_CLOSE_CODES[reason])
 
     def close_with(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
         if not self.outbox.closed:
             self.close_code = (code, reason)
             self.outbox.close()
+        if self.on_server_close is not None:
+            self.on_server_close()
 
     async def write_loop(self) -> None:
         """Drain the outbox to the socket; once it is closed, send the close frame."""
@@ -187,8 +203,23 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await writer
         return
     services.idle.add(conn)
+    endpoint = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+
+    def server_closed() -> None:
+        services.rooms.leave(live, conn)
+        services.idle.discard(conn)
+        # The close frame queues behind whatever the client has not read; if it has not left
+        # within the grace period, stop waiting for it (the socket is then closed by uvicorn).
+        if endpoint is not None:
+            loop.call_later(_CLOSE_GRACE_S, endpoint.cancel)
+
+    conn.on_server_close = server_closed
     try:
         await _read_loop(services, live, conn)
+    except asyncio.CancelledError:
+        if not conn.closing:
+            raise
     finally:
         services.idle.discard(conn)
         services.rooms.leave(live, conn)
@@ -206,9 +237,9 @@ async def _read_loop(services: Services, live: LiveRoom, conn: Connection) -> No
     timer = time.perf_counter
     messages = TokenBucket.full(settings.conn_messages_per_s, settings.conn_messages_burst, clock())
     volume = TokenBucket.full(settings.conn_bytes_per_s, settings.conn_bytes_burst, clock())
-    while not conn.outbox.closed:
+    while not conn.closing:
         message = await receive()
-        if message["type"] == "websocket.disconnect" or conn.outbox.closed:
+        if message["type"] == "websocket.disconnect" or conn.closing:
             return
         conn.last_activity_s = clock()
         frame = message.get("bytes")

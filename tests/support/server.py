@@ -79,6 +79,7 @@ async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
         ws_max_size=settings.message_bytes_max,
         ws_ping_interval=settings.ws_ping_interval_s,
         ws_ping_timeout=settings.ws_ping_timeout_s,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
         log_config=None,
         access_log=False,
         lifespan="on",
