@@ -62,6 +62,9 @@ class Output:
     update: bytes | None = None
     # Awareness changed: the shell should schedule ``take_awareness`` soon.
     awareness_dirty: bool = False
+    # Raise this after carrying out the rest (the sender is closed): an update that failed
+    # part-way, whose integrated part is in ``broadcast`` and ``update`` like any edit.
+    error: ProtocolError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +180,19 @@ class Room:
                 return Output()
             state.told_too_large = True
             return Output(replies=(encode_auth_denied(TOO_LARGE_REASON),))
-        self._apply(update)
+        before = self.doc.get_state()
+        try:
+            self._apply(update)
+        except ProtocolError as exc:
+            # pycrdt integrates an update client by client: when a later part fails, the
+            # earlier parts are already in the document. They cannot be taken back, so they
+            # go out and are stored like any edit (every replica agrees), and the sender is
+            # still refused.
+            if self.doc.get_state() == before:
+                raise
+            self.version += 1
+            partial = self.doc.get_update(before)
+            return Output(broadcast=encode_update(partial), update=partial, error=exc)
         # An update frame is forwarded as received; a step 2 is re-framed as an update
         # because it would tell the other clients they are synced.
         return Output(broadcast=frame or encode_update(update), update=update)

@@ -399,6 +399,8 @@ class Rooms:
             live.accept(out.update)
         if out.awareness_dirty:
             live.awareness_changed()
+        if out.error is not None:
+            raise out.error
 
     def leave(self, live: LiveRoom, peer: Peer) -> None:
         if peer not in live.peers:

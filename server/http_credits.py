@@ -82,7 +82,9 @@ async def list_transactions(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
-    before: Annotated[int | None, Query(ge=1, description="id from next_before")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="id from next_before")
+    ] = None,
 ) -> TransactionsPage:
     """The caller's ledger, newest first."""
     # One row more than the page tells whether another page follows.

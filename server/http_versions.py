@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 from pycrdt import Doc
 from pydantic import BaseModel, Field
 
@@ -17,6 +17,9 @@ from server.deps import CurrentUser, ServicesDep
 from server.errors import ApiError
 from server.http_projects import require_role
 from server.services import Services
+
+# doc_versions.version is a PostgreSQL integer: refuse what it cannot hold with a 422.
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = APIRouter(prefix="/api/projects/{project_id}/versions", tags=["versions"])
 
@@ -60,7 +63,7 @@ async def create_version(
 
 @router.get("/{version}")
 async def get_version(
-    project_id: uuid.UUID, version: int, user: CurrentUser, services: ServicesDep
+    project_id: uuid.UUID, version: VersionNumber, user: CurrentUser, services: ServicesDep
 ) -> dict[str, Any]:
     await require_role(services, project_id, user.user_id)
     found = await services.versions.get(user.user_id, project_id, version)
@@ -74,7 +77,7 @@ async def get_version(
 
 @router.post("/{version}/restore")
 async def restore_version(
-    project_id: uuid.UUID, version: int, user: CurrentUser, services: ServicesDep
+    project_id: uuid.UUID, version: VersionNumber, user: CurrentUser, services: ServicesDep
 ) -> dict[str, Any]:
     await require_role(services, project_id, user.user_id, minimum=Role.EDITOR)
     found = await services.versions.get(user.user_id, project_id, version)
