@@ -33,7 +33,7 @@ from server.close_codes import CloseCode
 from server.composition import build_collaboration
 from server.errors import install_error_handlers
 from server.log_context import RequestIdMiddleware
-from server.metrics import Metrics
+from server.metrics import Metrics, sample_database
 from server.render_services import build_render_service
 from server.services import Services
 from server.settings import Settings
@@ -74,6 +74,10 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         credits.sweep_forever(interval_s=settings.credit_sweep_interval_s), name="credit-sweeper"
     )
     stack.callback(sweeper.cancel)
+    sampler = asyncio.create_task(
+        sample_database(metrics, db, settings.metrics_sample_interval_s), name="metrics-sampler"
+    )
+    stack.callback(sampler.cancel)
     services = Services(
         settings,
         verifier,

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     jwt_audience: str | None = "authenticated"
     jwt_issuer: str | None = None
     jwt_leeway_s: int = 30
+    # How often job and credit figures are read from the database for /metrics.
+    metrics_sample_interval_s: float = Field(default=15.0, gt=0)
     # How often every instance reloads revoked users (and closes their connections).
     revoked_users_refresh_s: float = Field(default=10.0, gt=0)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 
 import httpx
 import pytest
 
 from crdt.timeline import add_track, read_timeline
-from tests.support.server import RunningServer
+from tests.conftest import make_settings
+from tests.support.server import RunningServer, run_server
 from tests.support.yclient import YClient, eventually
 
 
@@ -54,3 +57,31 @@ async def test_request_id_is_echoed_and_logged(
         assert record.request_id == "req-abc"  # type: ignore[attr-defined]
     finally:
         request_id.reset(token)
+
+
+async def test_job_and_credit_gauges_are_sampled_from_the_database(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(tmp_path, database_url=database_url, metrics_sample_interval_s=0.1)
+    async with run_server(settings) as server:
+        await server.services.credits.grant("alice", 500, key="g1", reason="test")
+        account = await server.services.credits.balance("alice")
+        assert account.balance == 500
+
+        async def values() -> dict[str, float]:
+            async with httpx.AsyncClient(base_url=server.http) as http:
+                text = (await http.get("/metrics")).text
+            return {
+                line.split(" ")[0]: float(line.split(" ")[1])
+                for line in text.splitlines()
+                if line and not line.startswith("#")
+            }
+
+        for _ in range(100):
+            if (await values()).get("flowai_credits_balance") == 500:
+                break
+            await asyncio.sleep(0.05)
+        got = await values()
+        assert got["flowai_credits_balance"] == 500
+        assert got["flowai_credits_held"] == 0
+        assert got['flowai_jobs{status="queued"}'] == 0
