@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,22 +29,9 @@ from crdt.timeline import (
     set_track_flags,
     trim_clip,
 )
+from tests.support.replicas import remote, replica
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def replica(doc: Doc[Any]) -> Doc[Any]:
-    """The document as another peer (or the server) holds it: roots untyped, numbers floats."""
-    other: Doc[Any] = Doc()
-    other.apply_update(doc.get_update())
-    return other
-
-
-def remote(build: Callable[[Doc[Any]], None]) -> Doc[Any]:
-    """Content written with raw pycrdt, as a misbehaving browser would, received remotely."""
-    src: Doc[Any] = Doc()
-    build(src)
-    return replica(src)
 
 
 def sync(a: Doc[Any], b: Doc[Any]) -> None:

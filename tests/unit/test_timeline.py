@@ -44,22 +44,10 @@ from crdt.timeline import (
     set_track_flags,
     trim_clip,
 )
+from tests.support.replicas import remote
+from tests.support.replicas import replica as copy_of
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def copy_of(doc: Doc[Any]) -> Doc[Any]:
-    """The doc as another peer sees it: roots untyped, every number a float."""
-    other: Doc[Any] = Doc()
-    other.apply_update(doc.get_update())
-    return other
-
-
-def remote(build: Callable[[Doc[Any]], None]) -> Doc[Any]:
-    """Content written with raw pycrdt (as a misbehaving browser would), received remotely."""
-    src: Doc[Any] = Doc()
-    build(src)
-    return copy_of(src)
 
 
 def problems(doc: Doc[Any]) -> list[tuple[str, str]]:
