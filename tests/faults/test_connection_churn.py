@@ -33,6 +33,9 @@ from tests.support.process import ServerProcess
 from tests.support.server import TEST_SECRET
 from tests.support.yclient import YClient, covers, eventually
 
+# The long mode runs for minutes; the short mode keeps the project's default limit.
+pytestmark = pytest.mark.timeout(scale(120, 1800))
+
 TOKEN = mint_token(TEST_SECRET, "alice")
 
 

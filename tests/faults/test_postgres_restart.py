@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from pycrdt import Doc, Map
 
 from server.auth import mint_token
@@ -25,6 +26,9 @@ from tests.support.long_mode import scale
 from tests.support.process import ServerProcess
 from tests.support.server import TEST_SECRET
 from tests.support.yclient import YClient, eventually
+
+# The long mode runs for minutes; the short mode keeps the project's default limit.
+pytestmark = pytest.mark.timeout(scale(120, 1800))
 
 CLIENTS_PER_ROOM = scale(3, 8)
 ROOMS = 2

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from pycrdt import Doc, Map
 
 from server.auth import mint_token
@@ -25,6 +26,9 @@ from tests.support.long_mode import scale
 from tests.support.process import ServerProcess, free_port
 from tests.support.server import TEST_SECRET
 from tests.support.yclient import YClient, covers, eventually
+
+# The long mode runs for minutes; the short mode keeps the project's default limit.
+pytestmark = pytest.mark.timeout(scale(120, 1800))
 
 KILLS = scale(2, 5)
 ROOMS = 2

@@ -15,10 +15,13 @@ from tests.support.long_mode import scale
 FUZZER = Path(__file__).resolve().parents[2] / "fuzz" / "decoder_atheris.py"
 RUNS = scale(30_000, 2_000_000)
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("atheris") is None,
-    reason="atheris is not installed (pip install atheris; wheels for CPython 3.11 on Linux)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("atheris") is None,
+        reason="atheris is not installed (pip install atheris; wheels for CPython 3.11 on Linux)",
+    ),
+    pytest.mark.timeout(scale(120, 1800)),  # the long mode runs for minutes
+]
 
 
 def test_atheris_decoder_fuzzer_runs_clean(tmp_path: Path) -> None:

@@ -48,6 +48,9 @@ from crdt.room import Room
 from crdt.timeline import ROOTS, read_timeline
 from tests.support.long_mode import long_mode, scale
 
+# The long mode runs for minutes; the short mode keeps the project's default limit.
+pytestmark = pytest.mark.timeout(scale(120, 1800))
+
 STATE_BYTES_MAX = 256
 
 # Short mode replays the same examples on every run (a stable CI gate); the long mode explores.
