@@ -298,7 +298,9 @@ class LiveRoom:
         """Wait until every accepted update is committed."""
         await self._idle.wait()
 
-    async def close(self) -> None:
+    async def close(self, *, flush_timeout_s: float | None = None) -> None:
+        """Unload: store everything accepted, then compact. With ``flush_timeout_s`` (server
+        shutdown), stop waiting for an unreachable store after that long."""
         self.closing = True
         for timer in (self._awareness_timer, self._unload_timer):
             if timer is not None:
@@ -306,7 +308,18 @@ class LiveRoom:
         if self.replicator is not None and self._writer is not None:
             await self.replicator.close()  # may hand over unconfirmed updates to store
         if self._writer is not None:
-            await self.flush()
+            try:
+                await asyncio.wait_for(self.flush(), flush_timeout_s)
+            except TimeoutError:
+                # Clients hold these updates too and send them again when they reconnect.
+                log.error(
+                    "store unreachable at shutdown: %d accepted updates not stored",
+                    len(self._pending),
+                    extra={"project_id": self.doc_id},
+                )
+                self._writer.cancel()
+                self.closed.set()
+                return
             self._writer.cancel()
             with suppress(asyncio.CancelledError):
                 await self._writer
@@ -485,11 +498,14 @@ class Rooms:
         live.room.set_presence(client_id, json.dumps(state) if state is not None else None)
         live.awareness_changed()
 
-    async def close(self) -> None:
-        """Flush and unload every room (shutdown)."""
+    async def close(self, *, flush_timeout_s: float | None = 30.0) -> None:
+        """Flush and unload every room (shutdown); a store still unreachable after
+        ``flush_timeout_s`` does not hold the shutdown forever."""
         rooms = list(self._rooms.values())
         for live in rooms:
             for peer in tuple(live.peers):
                 peer.close(Disconnect.SHUTDOWN)
-        await asyncio.gather(*(live.close() for live in rooms if not live.closing))
+        await asyncio.gather(
+            *(live.close(flush_timeout_s=flush_timeout_s) for live in rooms if not live.closing)
+        )
         self._rooms.clear()

@@ -124,3 +124,17 @@ async def test_role_changes_reach_other_instances() -> None:
     await b.join("d", pb, can_edit=True)
     a.revoke("d", "eve")
     await eventually(lambda: pb.closed is Disconnect.REVOKED)
+
+
+class UnreachableStore(MemoryDocumentStore):
+    async def append(self, doc_id: str, updates: object) -> None:
+        raise ConnectionError("database unreachable")
+
+
+async def test_shutdown_does_not_wait_forever_for_an_unreachable_store() -> None:
+    rooms = Rooms(UnreachableStore(), SETTINGS)
+    peer = FakePeer()
+    live = await rooms.join("d", peer, can_edit=True)
+    rooms.receive(live, peer, encode_update(_edit("k")))
+    await asyncio.wait_for(rooms.close(flush_timeout_s=0.2), 5)
+    assert peer.closed is Disconnect.SHUTDOWN
