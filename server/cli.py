@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from server.settings import Settings
@@ -30,6 +31,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # resolved (the embedded database is started once, here).
     os.environ["FLOWAI_DATABASE_URL"] = database_url(settings)
     os.environ["FLOWAI_HOST"], os.environ["FLOWAI_PORT"] = host, str(port)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; with the
+    # default handler the process would die there and skip its exit handlers, which stop
+    # the embedded PostgreSQL. Turn that second delivery into a normal exit.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(
         "server.app:app_from_environment",
         factory=True,
@@ -47,6 +52,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def database_url(settings: Settings) -> str:
