@@ -5,7 +5,8 @@
 Three servers, started in turn as subprocesses on free local ports:
 
 - ours: ``flowai serve`` on a fresh PostgreSQL database; one project per scenario, created over
-  REST; clients authenticate with ``?token=``.
+  REST, with one member per client (as many people as sockets); each client authenticates with
+  its own token in ``?token=``.
 - reference: ``@y/websocket-server`` (``tests/interop/node_modules``, run ``npm ci`` there),
   which keeps each room's Y.Doc in memory, ignores tokens and names rooms by path.
 - bare: ``bench.bare_relay``, a fan-out with no CRDT on the same stack as ours: the floor.
@@ -62,6 +63,7 @@ from bench.loadgen import (
     connect_storm,
     run_rate,
 )
+from server.auth import mint_token
 from tests.support import pg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +84,7 @@ START_TIMEOUT_S = 60.0
 # Longer than our server's default grace before it unloads a room with no connections.
 COLD_AFTER_S = 12.0
 STOP_TIMEOUT_S = 20.0
+TOKEN_TTL_S = 4 * 3600
 
 
 _STARTED = time.monotonic()
@@ -117,8 +120,8 @@ class Server:
     port: int
     process: asyncio.subprocess.Process
     log_path: Path
-    # Creates a room and returns the url clients of that room connect to.
-    new_room: Callable[[], Awaitable[str]]
+    # Creates a room for that many clients and returns the url client i connects to.
+    new_room: Callable[[int], Awaitable[Callable[[int], str]]]
 
     @property
     def pid(self) -> int:
@@ -215,11 +218,25 @@ async def start_ours(workdir: Path, overrides: dict[str, str]) -> AsyncIterator[
             ) as http,
         ):
 
-            async def new_room() -> str:
+            async def new_room(clients: int) -> Callable[[int], str]:
+                # One member, with its own token, per client: as many browsers of as many
+                # people (one user's sockets are capped by FLOWAI_USER_CONNECTIONS_MAX).
                 response = await http.post("/api/projects", json={"title": "Bench"})
                 response.raise_for_status()
                 project_id = response.json()["id"]
-                return f"ws://127.0.0.1:{port}/ws/{project_id}?token={token}"
+                users = [f"bench-user-{i}" for i in range(clients)]
+                for user in users:
+                    added = await http.post(
+                        f"/api/projects/{project_id}/members",
+                        json={"user_id": user, "role": "editor"},
+                    )
+                    added.raise_for_status()
+                urls = [
+                    f"ws://127.0.0.1:{port}/ws/{project_id}"
+                    f"?token={mint_token(BENCH_SECRET, user, ttl_s=TOKEN_TTL_S)}"
+                    for user in users
+                ]
+                return urls.__getitem__
 
             yield Server("ours", port, process, log_path, new_room)
     finally:
@@ -227,8 +244,9 @@ async def start_ours(workdir: Path, overrides: dict[str, str]) -> AsyncIterator[
 
 
 def _path_rooms(port: int) -> Callable[[], Awaitable[str]]:
-    async def new_room() -> str:
-        return f"ws://127.0.0.1:{port}/bench-{uuid.uuid4().hex[:12]}"
+    async def new_room(_clients: int) -> Callable[[int], str]:
+        url = f"ws://127.0.0.1:{port}/bench-{uuid.uuid4().hex[:12]}"
+        return lambda _i: url
 
     return new_room
 
@@ -300,9 +318,9 @@ class ServerFigures:
 async def _rate(
     server: Server, clients: int, rate: float, duration: float, deflate: bool
 ) -> RateResult:
-    url = await server.new_room()
+    url_for = await server.new_room(clients)
     return await run_rate(
-        lambda _i: url, clients, rate, duration, deflate=deflate, server_cpu_s=server.cpu_s
+        url_for, clients, rate, duration, deflate=deflate, server_cpu_s=server.cpu_s
     )
 
 
@@ -311,7 +329,7 @@ async def measure(server: Server, args: argparse.Namespace) -> ServerFigures:
     deflate = not args.no_deflate
     # Made first so that, by the time of the storm, our server has unloaded it: the storm
     # then hits a cold room that must be loaded from the database, the case to be fast at.
-    storm_room = await server.new_room()
+    storm_room = await server.new_room(args.storm_clients)
     storm_room_made = time.monotonic()
     # First, while the heap holds no memory freed by earlier scenarios that new connections
     # could reuse unseen.
@@ -343,9 +361,13 @@ async def _measure_rates(
 
 
 async def _measure_storm(
-    server: Server, url: str, args: argparse.Namespace, figures: ServerFigures, deflate: bool
+    server: Server,
+    url_for: Callable[[int], str],
+    args: argparse.Namespace,
+    figures: ServerFigures,
+    deflate: bool,
 ) -> None:
-    storm, clients = await connect_storm(lambda _i: url, args.storm_clients, deflate=deflate)
+    storm, clients = await connect_storm(url_for, args.storm_clients, deflate=deflate)
     await close_all(clients)
     figures.storm = storm
     log(
@@ -357,10 +379,10 @@ async def _measure_storm(
 async def _measure_memory(
     server: Server, args: argparse.Namespace, figures: ServerFigures, deflate: bool
 ) -> None:
-    url = await server.new_room()
+    url_for = await server.new_room(args.storm_clients)
     await asyncio.sleep(1)
     rss_before = server.rss_kb()
-    clients, errors = await connect_in_batches(lambda _i: url, args.storm_clients, deflate=deflate)
+    clients, errors = await connect_in_batches(url_for, args.storm_clients, deflate=deflate)
     try:
         await asyncio.sleep(2)  # Idle: let the server finish the greetings and settle.
         rss_after = server.rss_kb()
