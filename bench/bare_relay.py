@@ -1,14 +1,14 @@
-"""A websocket fan-out with no CRDT and no room logic: the floor for the sync benchmark.
+"""A websocket fan-out with no CRDT, no auth and no room logic: the floor for the sync benchmark.
 
-Every binary frame a connection sends on ``/{room}`` is queued, unchanged, to every other
+Every binary frame a connection sends on ``/{room}`` is written, unchanged, to every other
 connection of that room. A client's sync step 1 is answered with an empty sync step 2 instead
 of being forwarded, so y-websocket clients consider themselves synced (forwarding it would
 also make a join storm quadratic, which no real server does).
 
-It runs on the same stack as ``flowai serve`` (Starlette on uvicorn with the
-``websockets-sansio`` protocol, the same backlog and frame limit) and fans out the same way
-(a queue and a writer task per connection, so one slow socket never stalls the sender), so
-comparing the two isolates the cost of the document and room work.
+It runs on the same stack as ``flowai serve``: uvicorn for HTTP, with every websocket upgrade
+handed to a protocol class on the transport (``server.ws``), websockets' sans-I/O parser, frames
+written with ``transport.write``, the same backlog and frame limit. Comparing the two isolates
+the cost of the token check, the membership lookup, the document and the room work.
 
     python -m bench.bare_relay --host 127.0.0.1 --port 8100
 """
@@ -17,64 +17,78 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+from typing import Any, cast
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import Request as HttpRequest
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.routing import Route
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 SYNC_STEP1_PREFIX = b"\x00\x00"
 EMPTY_SYNC_STEP2 = b"\x00\x01\x02\x00\x00"
 MESSAGE_BYTES_MAX = 16 * 1024 * 1024
 
-Outbox = asyncio.Queue[bytes | None]
-_rooms: dict[str, set[Outbox]] = {}
+_rooms: dict[str, set[RelayConnection]] = {}
 
 
-async def _write(ws: WebSocket, outbox: Outbox) -> None:
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-        while (frame := await outbox.get()) is not None:
-            await ws.send_bytes(frame)
+class RelayConnection(asyncio.Protocol):
+    __slots__ = ("room", "transport", "ws")
 
+    def __init__(self, config: Any, server_state: Any, app_state: Any, _loop: Any = None) -> None:
+        self.ws = ServerProtocol()
+        self.transport: asyncio.Transport | None = None
+        self.room: set[RelayConnection] | None = None
 
-async def relay(ws: WebSocket) -> None:
-    await ws.accept()
-    name = ws.path_params["room"]
-    room = _rooms.setdefault(name, set())
-    outbox: Outbox = asyncio.Queue()
-    writer = asyncio.create_task(_write(ws, outbox))
-    room.add(outbox)
-    try:
-        while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.room is not None:
+            self.room.discard(self)
+
+    def send(self, frame: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(Frame(Opcode.BINARY, frame).serialize(mask=False))
+
+    def data_received(self, data: bytes) -> None:
+        ws = self.ws
+        ws.receive_data(data)
+        for event in ws.events_received():
+            if isinstance(event, Request):
+                response = ws.accept(event)
+                assert self.transport is not None
+                self.transport.write(response.serialize())
+                self.ws = ServerProtocol(state=State.OPEN, max_size=MESSAGE_BYTES_MAX)
+                self.room = _rooms.setdefault(event.path, set())
+                self.room.add(self)
+            elif event.opcode is Opcode.BINARY and self.room is not None:
+                frame = bytes(event.data)
+                if frame.startswith(SYNC_STEP1_PREFIX):
+                    self.send(EMPTY_SYNC_STEP2)
+                    continue
+                for other in tuple(self.room):
+                    if other is not self:
+                        other.send(frame)
+        transport = self.transport
+        for chunk in self.ws.data_to_send():  # pongs, the close echo, then the end
+            if transport is None:
                 break
-            frame = message.get("bytes")
-            if not frame:
-                continue
-            if frame.startswith(SYNC_STEP1_PREFIX):
-                outbox.put_nowait(EMPTY_SYNC_STEP2)
-                continue
-            for other in room:
-                if other is not outbox:
-                    other.put_nowait(frame)
-    finally:
-        room.discard(outbox)
-        if not room:
-            _rooms.pop(name, None)
-        outbox.put_nowait(None)
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(writer, timeout=5)
+            if chunk:
+                transport.write(chunk)
+            else:
+                transport.close()
 
 
-async def healthz(_request: Request) -> PlainTextResponse:
+async def healthz(_request: HttpRequest) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-app = Starlette(routes=[Route("/healthz", healthz), WebSocketRoute("/{room:path}", relay)])
+app = Starlette(routes=[Route("/healthz", healthz)])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,9 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         app,
         host=args.host,
         port=args.port,
-        ws="websockets-sansio",
-        ws_max_size=MESSAGE_BYTES_MAX,
-        ws_per_message_deflate=False,  # as flowai serve: compression off
+        ws=RelayConnection,
         backlog=2048,
         log_config=None,
         access_log=False,

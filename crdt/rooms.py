@@ -2,7 +2,7 @@
 
 One ``LiveRoom`` per loaded document in this process. It owns:
 - the pure ``Room`` (document, presence);
-- its peers, each with a bounded outbox (see ``crdt.outbox``);
+- its peers, each with a send queue bounded in bytes (``Peer.send`` never waits);
 - a persistence task that appends accepted updates to the ``DocumentStore`` in group commits,
   awaiting every write and retrying failures with backoff, updates staying in memory until
   committed (never fire-and-forget);

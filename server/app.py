@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
-from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
 
 from billing.service import CreditService
 from persistence.ledger_pg import PgLedgerStore
@@ -25,7 +22,6 @@ from server import (
     http_projects,
     http_render,
     http_versions,
-    log_context,
 )
 from server.ai_services import build_ai_services, workers_in_process
 from server.auth import TokenVerifier
@@ -37,7 +33,11 @@ from server.metrics import Metrics, sample_database
 from server.render_services import build_render_service
 from server.services import Services
 from server.settings import Settings
-from server.ws import IdleConnections, websocket_endpoint
+from server.ws import IdleConnections
+
+# Give this to uvicorn's ``ws`` setting: ``/ws/{project_id}`` is served by this protocol class
+# on the transport, not through ASGI (see ``server.ws``).
+WEBSOCKET_PROTOCOL = "server.ws:WebSocketConnection"
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     revoked = RevokedUsers(db)
     await revoked.refresh()
     verifier.revoked = revoked
-    idle = IdleConnections(settings.idle_timeout_s)
+    idle = IdleConnections(settings.idle_timeout_s, settings.ws_ping_interval_s)
     refresher = asyncio.create_task(
         _refresh_revoked(revoked, idle, settings.revoked_users_refresh_s), name="revoked-users"
     )
@@ -120,31 +120,6 @@ async def _refresh_revoked(revoked: RevokedUsers, idle: IdleConnections, every_s
                 conn.close_with(CloseCode.NOT_AUTHENTICATED, "access revoked")
 
 
-class FlowaiApp(FastAPI):
-    """FastAPI for REST; the websocket endpoint is dispatched before its middleware stack.
-
-    Every frame a websocket sends would otherwise pass through the send wrappers of
-    Starlette's exception middleware and FastAPI's telemetry, and every connection through
-    routing and dependency machinery it does not use: in a join storm of 500 clients that
-    was a third of the server's time. The endpoint handles its own errors and close codes.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            path: str = scope["path"]
-            prefix, _, project_id = path.rpartition("/")
-            if prefix == "/ws" and project_id:
-                scope["app"] = self
-                scope["path_params"] = {"project_id": project_id}
-                token = log_context.request_id.set(uuid.uuid4().hex)
-                try:
-                    await websocket_endpoint(WebSocket(scope, receive, send))
-                finally:
-                    log_context.request_id.reset(token)
-                return
-        await super().__call__(scope, receive, send)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -156,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
             log.info("shutting down: flushing rooms")
 
-    app = FlowaiApp(
+    app = FastAPI(
         title="FlowAI collaboration backend",
         version="0.1.0",
         lifespan=lifespan,

@@ -14,6 +14,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
+    from server.app import WEBSOCKET_PROTOCOL
     from server.logging_setup import configure_logging
 
     host = args.host or settings.host
@@ -41,11 +42,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=workers,
         host=host,
         port=port,
-        ws="websockets-sansio",
-        ws_max_size=settings.message_bytes_max,
-        ws_ping_interval=settings.ws_ping_interval_s,
-        ws_ping_timeout=settings.ws_ping_timeout_s,
-        ws_per_message_deflate=settings.ws_per_message_deflate,
+        ws=WEBSOCKET_PROTOCOL,
         backlog=settings.backlog,
         log_config=None,
         access_log=False,

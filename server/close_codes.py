@@ -11,6 +11,8 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
     MESSAGE_TOO_BIG = 1009
+    # A bug in the server while handling this connection's message; the room is unaffected.
+    INTERNAL_ERROR = 1011
     SERVER_RESTARTING = 1012
     # The server's send queue for this client overflowed (the client reads too slowly).
     # It resyncs on reconnect; nothing it sent is lost.

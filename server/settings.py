@@ -42,11 +42,10 @@ class Settings(BaseSettings):
     message_bytes_max: int = 16 * 1024 * 1024
     send_queue_bytes_max: int = 32 * 1024 * 1024
     awareness_state_bytes_max: int = 64 * 1024
-    # Pings keep proxies and NATs from dropping quiet connections. Their timeout is off by
-    # default: a pong waits behind a large document still being sent to a slow client, and
-    # would cut it off; dead peers are found by ``idle_timeout_s`` instead.
-    ws_ping_interval_s: float = 20.0
-    ws_ping_timeout_s: float | None = None
+    # Pings keep proxies and NATs from dropping quiet connections (0 turns them off). Pongs
+    # are not timed: one waits behind a large document still being sent to a slow client,
+    # and would cut it off; dead peers are found by ``idle_timeout_s`` instead.
+    ws_ping_interval_s: float = Field(default=20.0, ge=0)
     idle_timeout_s: float = Field(default=60.0, gt=0)
     # Off by default: Yjs frames are small binary that compresses poorly, and deflate is paid
     # per recipient, so a broadcast would be compressed once per connection (and each

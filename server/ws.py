@@ -1,39 +1,58 @@
-"""The websocket endpoint: authenticate, then move bytes between the socket and the room.
+"""The websocket endpoint ``/ws/{project_id}``, served as a uvicorn websocket protocol.
+
+``flowai serve`` hands every websocket upgrade to ``WebSocketConnection`` (uvicorn's ``ws``
+setting takes a protocol class) instead of running it as an ASGI application. Through ASGI a
+connection costs a task, a receive queue, a scope holding copies of every request header and a
+writer task; that measured 29 KB per idle connection, and every broadcast woke one task per
+recipient. Here a connection is one object on its transport: websockets' sans-I/O
+``ServerProtocol`` parses the handshake and the frames, each message is handled synchronously
+in ``data_received``, and frames go out with ``transport.write``. The transport's write buffer
+is the bounded send queue. Only the opening (token, membership, loading the room) runs in a
+task, which ends once the client has joined.
 
 All protocol work happens in ``crdt.room`` (pure) and ``crdt.rooms`` (registry); this module
-only accepts, reads frames, drains the connection's outbox to the socket and closes with the
-right code.
+authenticates, moves bytes between the transport and the room and closes with the right code.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import contextvars
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qs, unquote
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.exceptions import InvalidState
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from crdt.errors import ProtocolError
-from crdt.outbox import Outbox
 from crdt.ports import Disconnect
 from server import log_context
 from server.auth import AuthError
+from server.backpressure import send_admitted
 from server.close_codes import CloseCode
 from server.rate_limit import TokenBucket
 
 if TYPE_CHECKING:
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
     from crdt.rooms import LiveRoom
-    from server.metrics import Metrics
     from server.services import Services
 
 log = logging.getLogger(__name__)
 
-# How long a connection the server closed may take to let its close frame out.
+# How long a connection the server closed may take to let its close frame out and answer it;
+# after that the socket is dropped (a client that stopped reading never drains its buffer).
 _CLOSE_GRACE_S = 10.0
+_PATH_PREFIX = "/ws/"
 
 _CLOSE_CODES = {
     Disconnect.SLOW_CONSUMER: (CloseCode.TRY_AGAIN_LATER, "send queue overflow; reconnect"),
@@ -43,88 +62,440 @@ _CLOSE_CODES = {
 }
 
 
-class Connection:
-    """A ``crdt.ports.Peer`` over a Starlette websocket."""
+def _services(config: Config) -> Services:
+    # uvicorn wraps the application (proxy headers, logging); the FastAPI app is innermost.
+    app: Any = config.loaded_app
+    while not hasattr(app, "state"):
+        app = app.app
+    services: Services = app.state.services
+    return services
+
+
+class WebSocketConnection(asyncio.Protocol):
+    """One websocket client: a ``crdt.ports.Peer`` straight on an asyncio transport.
+
+    uvicorn creates it when an HTTP request asks for an upgrade, then feeds it the request.
+    """
+
+    __slots__ = (
+        "_close_timer",
+        "_context",
+        "_early",
+        "_fragments",
+        "_loop",
+        "_messages",
+        "_raw_frames",
+        "_server_state",
+        "_services",
+        "_user_id",
+        "_volume",
+        "_ws",
+        "accepted",
+        "closing",
+        "last_activity_s",
+        "last_ping_s",
+        "live",
+        "lost",
+        "transport",
+    )
 
     def __init__(
-        self, ws: WebSocket, user_id: str, send_queue_bytes_max: int, metrics: Metrics
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        self.ws = ws
-        self.metrics = metrics
-        self._user_id = user_id
-        self.outbox = Outbox(send_queue_bytes_max)
-        self.close_code: tuple[int, str] = (CloseCode.NORMAL, "")
-        # For the idle check: when a frame last arrived, and whether a send is in progress
-        # (a large frame to a slow client is progress, not idleness).
-        self.last_activity_s = asyncio.get_running_loop().time()
-        self.sending = False
-        # Set once the server decides to close: later frames are not handled. (The writer
-        # failing because the client is leaving is not that: frames the client sent before
-        # its close are still applied.)
+        if not config.loaded:
+            config.load()
+        self._services = _services(config)
+        self._server_state = server_state
+        self._loop = _loop or asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        settings = self._services.settings
+        extensions = []
+        if settings.ws_per_message_deflate:
+            extensions = [
+                ServerPerMessageDeflateFactory(
+                    server_max_window_bits=12,
+                    client_max_window_bits=12,
+                    compress_settings={"memLevel": 5},
+                )
+            ]
+        # Parses the upgrade request only; replaced once it is read (see ``_handshake``).
+        self._ws = ServerProtocol(extensions=extensions)
+        self._raw_frames = True
+        self._context: contextvars.Context | None = None
+        self._user_id = ""
+        self.live: LiveRoom | None = None
+        # Messages that arrive while the opening task runs, handled once the client joined.
+        self._early: list[bytes] | None = []
+        self._fragments: list[bytes] = []
+        now = self._loop.time()
+        self._messages = TokenBucket.full(
+            settings.conn_messages_per_s, settings.conn_messages_burst, now
+        )
+        self._volume = TokenBucket.full(settings.conn_bytes_per_s, settings.conn_bytes_burst, now)
+        self._close_timer: asyncio.TimerHandle | None = None
+        # For the idle check: when a frame last arrived (and when a ping last went out).
+        self.last_activity_s = now
+        self.last_ping_s = now
+        # Set once the server decides to close: later messages are not handled. Messages the
+        # client sent before its own close frame are all handled (they arrive first).
         self.closing = False
-        # Called once when the server closes it: leave the room at once, and release the
-        # endpoint if the close frame cannot get out (a client that stopped reading).
-        self.on_server_close: Callable[[], None] | None = None
+        self.lost = False
+        self.accepted = False
+
+    # -- crdt.ports.Peer ------------------------------------------------------------------
 
     @property
     def user_id(self) -> str:
         return self._user_id
 
     def send(self, frame: bytes) -> bool:
-        return self.outbox.put(frame)
+        transport = self.transport
+        if self.closing or transport is None:
+            return True  # The connection is going away; dropping is harmless.
+        budget = self._services.settings.send_queue_bytes_max
+        if not send_admitted(transport.get_write_buffer_size(), len(frame), budget):
+            return False
+        if self._raw_frames:
+            # The same frame goes to every peer of a room; websockets' stateless frame encoder
+            # is enough here (server frames are unmasked), without a pass through the
+            # connection's state machine per recipient.
+            transport.write(Frame(Opcode.BINARY, frame).serialize(mask=False))
+        else:  # permessage-deflate: each connection has its own compressor state
+            self._ws.send_binary(frame)
+            self._flush()
+        metrics = self._services.metrics
+        metrics.messages_out.inc()
+        metrics.bytes_out.inc(len(frame))
+        return True
 
     def close(self, reason: Disconnect) -> None:
         self.close_with(*_CLOSE_CODES[reason])
 
+    # -- closing ---------------------------------------------------------------------------
+
     def close_with(self, code: int, reason: str) -> None:
+        """Leave the room at once, then send the close frame behind what is still queued."""
         if self.closing:
             return
         self.closing = True
-        if not self.outbox.closed:
-            self.close_code = (code, reason)
-            self.outbox.close()
-        if self.on_server_close is not None:
-            self.on_server_close()
-
-    async def write_loop(self) -> None:
-        """Drain the outbox to the socket; once it is closed, send the close frame."""
+        self._leave()
+        self._services.metrics.closes.labels(str(code)).inc()
+        if self.lost or self.transport is None:
+            return
+        if not self.accepted:  # still opening (frames sent before the 101): no websocket yet
+            self.transport.close()
+            return
         try:
-            messages_out, bytes_out = self.metrics.messages_out, self.metrics.bytes_out
-            while (frame := await self.outbox.get()) is not None:
-                self.sending = True
-                await self.ws.send_bytes(frame)
-                self.sending = False
-                messages_out.inc()
-                bytes_out.inc(len(frame))
-            code, reason = self.close_code
-            self.metrics.closes.labels(str(code)).inc()
-            await self.ws.close(code, reason)
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            # The client went away first; the read loop sees the disconnect.
-            self.outbox.close()
+            self._ws.send_close(code, reason)
+        except InvalidState:  # the client's close frame came first
+            pass
+        self._flush()
+        # The close frame queues behind whatever the client has not read; if it has not
+        # answered within the grace period, drop the socket.
+        self._close_timer = self._loop.call_later(_CLOSE_GRACE_S, self.transport.abort)
+
+    def _leave(self) -> None:
+        services = self._services
+        services.idle.discard(self)
+        if self.live is not None:
+            services.rooms.leave(self.live, self)
+
+    def _flush(self) -> None:
+        """Write what websockets queued (handshake, control frames); an empty chunk means
+        the server side is done and closes the TCP connection."""
+        transport = self.transport
+        if transport is None:
+            return
+        for chunk in self._ws.data_to_send():
+            if chunk:
+                transport.write(chunk)
+            else:
+                transport.close()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A uvloop transport is not an asyncio.Transport subclass, but has the same methods.
+        self.transport = cast(asyncio.Transport, transport)
+        self._server_state.connections.add(self)  # type: ignore[arg-type]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self._server_state.connections.discard(self)
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        if not self.closing:
+            self.closing = True
+            self._leave()
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._context is not None:
+            self._context.run(self._receive, data)
+        else:
+            self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
+        ws = self._ws
+        ws.receive_data(data)
+        for event in ws.events_received():
+            if isinstance(event, Frame):
+                self._frame(event)
+            elif isinstance(event, Request):
+                self._handshake(event)
+        if ws.parser_exc is not None and not self.closing:
+            # websockets failed the connection (too big: 1009, protocol error: 1002) and
+            # queued the close frame.
+            self.closing = True
+            self._leave()
+            code = ws.close_sent.code if ws.close_sent is not None else CloseCode.MALFORMED
+            self._services.metrics.closes.labels(str(code)).inc()
+        self._flush()
+
+    def shutdown(self) -> None:
+        """uvicorn is stopping: close 1012 behind everything already queued."""
+        if self.accepted:
+            self.close_with(CloseCode.SERVER_RESTARTING, "server restarting")
+            # Do not wait for the client's answer: the socket closes once the close frame,
+            # and everything queued before it, is written.
+            if self.transport is not None:
+                self.transport.close()
+        elif self.transport is not None and not self.closing:
+            self.closing = True
+            self._reject(503, "server restarting")
+
+    # -- handshake -------------------------------------------------------------------------
+
+    def _handshake(self, request: Request) -> None:
+        path, _, query = request.path.partition("?")
+        project = unquote(path[len(_PATH_PREFIX) :]) if path.startswith(_PATH_PREFIX) else ""
+        if not project or "/" in project:
+            self._reject(404, "no websocket endpoint here; use /ws/{project_id}")
+            return
+        handshake = self._ws
+        response = handshake.accept(request)
+        if response.status_code != 101:  # not a valid upgrade request (400/426)
+            self._reject(response)
+            return
+        # The handshake parser keeps the request, every header included, for as long as it
+        # lives: the connection continues on a parser that starts in the open state.
+        self._ws = ServerProtocol(
+            state=State.OPEN, max_size=self._services.settings.message_bytes_max
+        )
+        # websockets enforces that size limit (1009) while parsing, fragments included.
+        self._ws.extensions = handshake.extensions
+        params = parse_qs(query)
+        token = _token(params, request.headers.get("Authorization", ""))
+        wants_saved = params.get("saved", [""])[-1] in ("1", "true")
+        task = self._loop.create_task(self._open_safely(response, token, project, wants_saved))
+        tasks = self._server_state.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def _reject(self, status: int | Response, text: str = "") -> None:
+        """Answer the upgrade request with an HTTP error and close."""
+        response = status if isinstance(status, Response) else self._ws.reject(status, text)
+        if self.transport is not None:
+            self.transport.write(response.serialize())
+            self.transport.close()
+
+    def _accept(self, response: Response) -> None:
+        self.accepted = True
+        self._raw_frames = not self._ws.extensions
+        if self.transport is not None:
+            self.transport.write(response.serialize())
+
+    async def _open_safely(
+        self, response: Response, token: str | None, project: str, saved: bool
+    ) -> None:
+        try:
+            await self._open(response, token, project, saved)
+        except Exception:  # a bug: this connection goes, nothing else does
+            log.exception("opening a websocket connection failed")
+            if self.accepted:
+                self.close_with(CloseCode.INTERNAL_ERROR, "internal error")
+            elif not self.closing:
+                self.closing = True
+                self._reject(500, "internal error")
+
+    async def _open(self, response: Response, token: str | None, project: str, saved: bool) -> None:
+        log_context.request_id.set(uuid.uuid4().hex)
+        services = self._services
+        admitted = await self._admit(token, project)
+        if self.closing:  # the client left, or the server is stopping
+            return
+        if isinstance(admitted, _Refused):
+            # Accept first: a refusal as an HTTP status would hide the close code.
+            self._accept(response)
+            self.close_with(admitted.code, admitted.reason)
+            return
+        project_id, can_edit = admitted
+        log_context.project_id.set(project_id)
+        self._accept(response)
+        services.idle.add(self)
+        try:
+            live = await services.rooms.join(project_id, self, can_edit=can_edit, wants_saved=saved)
+        except Exception:  # the room could not be loaded (database unreachable)
+            log.exception("loading the room failed", extra={"project_id": project_id})
+            self.close_with(CloseCode.TRY_AGAIN_LATER, "temporarily unavailable")
+            return
+        if self.closing:  # the client left, or was closed, while the room loaded
+            services.rooms.leave(live, self)
+            return
+        self.live = live
+        # From here on, messages are handled in data_received, under this task's log context.
+        self._context = contextvars.copy_context()
+        early, self._early = self._early, None
+        for message in early or ():
+            if self.closing:
+                break
+            self._handle(message)
+
+    async def _admit(self, token: str | None, project: str) -> tuple[str, bool] | _Refused:
+        """The project id and whether the user may edit, or the close code and reason."""
+        services = self._services
+        try:
+            identity = await services.verifier.verify(token)
+        except AuthError as exc:
+            return _Refused(CloseCode.NOT_AUTHENTICATED, exc.code)
+        try:
+            project_id = uuid.UUID(project)
+        except ValueError:
+            return _Refused(CloseCode.NO_SUCH_PROJECT, "no such project")
+        try:
+            exists, role = await services.directory.access(project_id, identity.user_id)
+        except Exception:  # the database is unreachable: the client should retry
+            log.exception("membership check failed")
+            return _Refused(CloseCode.TRY_AGAIN_LATER, "temporarily unavailable")
+        if not exists:
+            return _Refused(CloseCode.NO_SUCH_PROJECT, "no such project")
+        if role is None:
+            return _Refused(CloseCode.NOT_A_MEMBER, "not a member of this project")
+        open_for_user = services.idle.per_user.get(identity.user_id, 0)
+        if open_for_user >= services.settings.user_connections_max:
+            return _Refused(CloseCode.RATE_LIMITED, "too many open connections for this user")
+        self._user_id = identity.user_id
+        return str(project_id), role.can_edit
+
+    # -- frames ----------------------------------------------------------------------------
+
+    def _frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.BINARY or opcode is Opcode.CONT:
+            self.last_activity_s = self._loop.time()
+            if not frame.fin:
+                self._fragments.append(bytes(frame.data))
+                return
+            if self._fragments:
+                self._fragments.append(bytes(frame.data))
+                message = b"".join(self._fragments)
+                self._fragments = []
+            else:
+                message = bytes(frame.data)
+            if self.closing or not self._take(message):
+                return
+            if self._early is not None:
+                self._early.append(message)
+            else:
+                self._handle(message)
+        elif opcode is Opcode.TEXT:
+            self.close_with(CloseCode.MALFORMED, "text frames are not part of the protocol")
+        elif opcode is Opcode.CLOSE:
+            # websockets queued the echo (or this answers ours) and the end of the connection.
+            if not self.closing:
+                self.closing = True
+                self._leave()
+        else:  # ping (websockets queued the pong) or pong
+            self.last_activity_s = self._loop.time()
+
+    def _take(self, message: bytes) -> bool:
+        """Charge the message to the rate limits; close 4429 if they are exceeded."""
+        now = self._loop.time()
+        if self._messages.take(1, now) and self._volume.take(len(message), now):
+            return True
+        self.close_with(CloseCode.RATE_LIMITED, "too many messages; slow down")
+        return False
+
+    def _handle(self, message: bytes) -> None:
+        services = self._services
+        live = self.live
+        assert live is not None
+        metrics = services.metrics
+        metrics.messages_in.inc()
+        metrics.bytes_in.inc(len(message))
+        started = time.perf_counter()
+        try:
+            services.rooms.receive(live, self, message)
+        except ProtocolError as exc:
+            log.info("malformed message: %s", exc, extra={"project_id": live.doc_id})
+            self.close_with(CloseCode.MALFORMED, str(exc)[:120])
+            return
+        except Exception:  # a bug: this connection goes, the room and the others stay
+            log.exception("handling a message failed", extra={"project_id": live.doc_id})
+            self.close_with(CloseCode.INTERNAL_ERROR, "internal error")
+            return
+        metrics.apply_seconds.observe(time.perf_counter() - started)
+
+    def ping(self) -> None:
+        """Keep proxies and NATs from dropping a quiet connection."""
+        if self.closing or self.transport is None:
+            return
+        self.last_ping_s = self._loop.time()
+        try:
+            self._ws.send_ping(b"")
+        except InvalidState:
+            return
+        self._flush()
+
+    @property
+    def sending(self) -> bool:
+        """Something is still waiting to go out (a slow link is busy, not idle)."""
+        return self.transport is not None and self.transport.get_write_buffer_size() > 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    code: CloseCode
+    reason: str
+
+
+def _token(params: dict[str, list[str]], authorization: str) -> str | None:
+    token = params.get("token", [""])[-1]
+    if token:
+        return token
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
 
 
 class IdleConnections:
-    """Closes connections that sent nothing for ``idle_timeout_s`` while nothing was being
-    sent to them.
+    """Every open connection of this process: pings them and closes the idle ones.
 
-    uvicorn's ping timeout is off (see ``Settings.ws_ping_timeout_s``): a pong queues behind
-    whatever the server is still sending, so it would cut off a client that is receiving a
-    large document over a slow link. Pings still go out to keep intermediaries open; dead
-    peers are found here instead, by inbound silence (y-websocket clients renew their presence
-    every 15 s) while no send is in progress.
+    A connection that sent nothing for ``idle_timeout_s`` while nothing was being sent to it is
+    closed (4408). Pongs are not timed (see ``Settings.ws_ping_interval_s``): a pong queues
+    behind whatever the server is still sending, so it would cut off a client that is receiving
+    a large document over a slow link. Pings go out every ``ping_interval_s`` to keep
+    intermediaries open; dead peers are found by inbound silence instead (y-websocket clients
+    renew their presence every 15 s). One sweep serves every connection, instead of a timer each.
     """
 
-    def __init__(self, idle_timeout_s: float) -> None:
+    def __init__(self, idle_timeout_s: float, ping_interval_s: float | None = None) -> None:
         self.idle_timeout_s = idle_timeout_s
-        self.connections: set[Connection] = set()
+        self.ping_interval_s = ping_interval_s or None
+        self.connections: set[WebSocketConnection] = set()
         self.per_user: dict[str, int] = {}
 
-    def add(self, conn: Connection) -> None:
+    def add(self, conn: WebSocketConnection) -> None:
         self.connections.add(conn)
         self.per_user[conn.user_id] = self.per_user.get(conn.user_id, 0) + 1
 
-    def discard(self, conn: Connection) -> None:
+    def discard(self, conn: WebSocketConnection) -> None:
         if conn in self.connections:
             self.connections.discard(conn)
             left = self.per_user[conn.user_id] - 1
@@ -133,133 +504,20 @@ class IdleConnections:
             else:
                 del self.per_user[conn.user_id]
 
+    def sweep(self, now: float) -> None:
+        idle_before = now - self.idle_timeout_s
+        ping_before = now - self.ping_interval_s if self.ping_interval_s else None
+        for conn in list(self.connections):
+            if not conn.sending and conn.last_activity_s < idle_before:
+                conn.close_with(CloseCode.IDLE_TIMEOUT, "idle: nothing received in time")
+            elif ping_before is not None and conn.last_ping_s < ping_before:
+                conn.ping()
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        period = self.idle_timeout_s / 4
+        if self.ping_interval_s:
+            period = min(period, self.ping_interval_s / 4)
         while True:
-            await asyncio.sleep(max(0.05, self.idle_timeout_s / 4))
-            deadline = loop.time() - self.idle_timeout_s
-            for conn in list(self.connections):
-                if not conn.sending and conn.last_activity_s < deadline:
-                    conn.close_with(CloseCode.IDLE_TIMEOUT, "idle: nothing received in time")
-
-
-def _token(ws: WebSocket) -> str | None:
-    token = ws.query_params.get("token")
-    if token:
-        return token
-    header = ws.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else None
-
-
-async def _refuse(ws: WebSocket, code: CloseCode, reason: str) -> None:
-    # Accept first: a close before accept becomes an HTTP 403 and the client never sees
-    # the code.
-    await ws.accept()
-    await ws.close(code, reason)
-
-
-async def websocket_endpoint(ws: WebSocket) -> None:
-    services: Services = ws.app.state.services
-    try:
-        identity = await services.verifier.verify(_token(ws))
-    except AuthError as exc:
-        await _refuse(ws, CloseCode.NOT_AUTHENTICATED, exc.code)
-        return
-    try:
-        project_id = uuid.UUID(ws.path_params["project_id"])
-    except ValueError:
-        await _refuse(ws, CloseCode.NO_SUCH_PROJECT, "no such project")
-        return
-    try:
-        exists, role = await services.directory.access(project_id, identity.user_id)
-    except Exception:  # the database is unreachable: the client should retry
-        log.exception("membership check failed")
-        await _refuse(ws, CloseCode.TRY_AGAIN_LATER, "temporarily unavailable")
-        return
-    if not exists:
-        await _refuse(ws, CloseCode.NO_SUCH_PROJECT, "no such project")
-        return
-    if role is None:
-        await _refuse(ws, CloseCode.NOT_A_MEMBER, "not a member of this project")
-        return
-    if services.idle.per_user.get(identity.user_id, 0) >= services.settings.user_connections_max:
-        await _refuse(ws, CloseCode.RATE_LIMITED, "too many open connections for this user")
-        return
-    log_context.project_id.set(str(project_id))
-    await ws.accept()
-    conn = Connection(
-        ws, identity.user_id, services.settings.send_queue_bytes_max, services.metrics
-    )
-    writer = asyncio.create_task(conn.write_loop())
-    wants_saved = ws.query_params.get("saved", "") in ("1", "true")
-    try:
-        live = await services.rooms.join(
-            str(project_id), conn, can_edit=role.can_edit, wants_saved=wants_saved
-        )
-    except Exception:  # the room could not be loaded (database unreachable)
-        log.exception("loading the room failed", extra={"project_id": str(project_id)})
-        conn.close_with(CloseCode.TRY_AGAIN_LATER, "temporarily unavailable")
-        await writer
-        return
-    services.idle.add(conn)
-    endpoint = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-
-    def server_closed() -> None:
-        services.rooms.leave(live, conn)
-        services.idle.discard(conn)
-        # The close frame queues behind whatever the client has not read; if it has not left
-        # within the grace period, stop waiting for it (the socket is then closed by uvicorn).
-        if endpoint is not None:
-            loop.call_later(_CLOSE_GRACE_S, endpoint.cancel)
-
-    conn.on_server_close = server_closed
-    try:
-        await _read_loop(services, live, conn)
-    except asyncio.CancelledError:
-        if not conn.closing:
-            raise
-    finally:
-        services.idle.discard(conn)
-        services.rooms.leave(live, conn)
-        conn.outbox.close()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(writer, timeout=5)
-
-
-async def _read_loop(services: Services, live: LiveRoom, conn: Connection) -> None:
-    settings = services.settings
-    limit = settings.message_bytes_max
-    receive = conn.ws.receive
-    clock = asyncio.get_running_loop().time
-    metrics = services.metrics
-    timer = time.perf_counter
-    messages = TokenBucket.full(settings.conn_messages_per_s, settings.conn_messages_burst, clock())
-    volume = TokenBucket.full(settings.conn_bytes_per_s, settings.conn_bytes_burst, clock())
-    while not conn.closing:
-        message = await receive()
-        if message["type"] == "websocket.disconnect" or conn.closing:
-            return
-        conn.last_activity_s = clock()
-        frame = message.get("bytes")
-        if frame is None:
-            conn.close_with(CloseCode.MALFORMED, "text frames are not part of the protocol")
-            return
-        if len(frame) > limit:
-            conn.close_with(CloseCode.MESSAGE_TOO_BIG, "message too big")
-            return
-        now = clock()
-        if not (messages.take(1, now) and volume.take(len(frame), now)):
-            conn.close_with(CloseCode.RATE_LIMITED, "too many messages; slow down")
-            return
-        metrics.messages_in.inc()
-        metrics.bytes_in.inc(len(frame))
-        started = timer()
-        try:
-            services.rooms.receive(live, conn, frame)
-            metrics.apply_seconds.observe(timer() - started)
-        except ProtocolError as exc:
-            log.info("malformed message: %s", exc, extra={"project_id": live.doc_id})
-            conn.close_with(CloseCode.MALFORMED, str(exc)[:120])
-            return
+            await asyncio.sleep(max(0.05, period))
+            self.sweep(loop.time())

@@ -12,7 +12,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from server.app import create_app
+from server.app import WEBSOCKET_PROTOCOL, create_app
 from server.auth import mint_token
 from server.services import Services
 from server.settings import Settings
@@ -75,11 +75,7 @@ async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
     app = create_app(settings)
     config = uvicorn.Config(
         app,
-        ws="websockets-sansio",
-        ws_max_size=settings.message_bytes_max,
-        ws_ping_interval=settings.ws_ping_interval_s,
-        ws_ping_timeout=settings.ws_ping_timeout_s,
-        ws_per_message_deflate=settings.ws_per_message_deflate,
+        ws=WEBSOCKET_PROTOCOL,
         log_config=None,
         access_log=False,
         lifespan="on",

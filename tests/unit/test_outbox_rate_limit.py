@@ -1,22 +1,14 @@
 from __future__ import annotations
 
-from crdt.outbox import Outbox
+from server.backpressure import send_admitted
 from server.rate_limit import TokenBucket
 
 
-async def test_outbox_is_bounded_in_bytes_but_admits_one_large_frame() -> None:
-    box = Outbox(bytes_max=10)
-    assert box.put(b"x" * 50)  # an empty queue always takes one frame
-    assert not box.put(b"y")
-    assert await box.get() == b"x" * 50
-    assert box.put(b"a" * 6)
-    assert not box.put(b"b" * 6)
-    assert box.put(b"c" * 4)
-    assert box.queued_bytes == 10
-    assert await box.get() == b"a" * 6
-    box.close()
-    assert await box.get() is None
-    assert box.queued_bytes == 0
+def test_send_budget_is_bytes_but_admits_one_large_frame() -> None:
+    assert send_admitted(0, 50, budget_bytes=10)  # an empty buffer always takes one frame
+    assert not send_admitted(50, 1, budget_bytes=10)
+    assert send_admitted(6, 4, budget_bytes=10)
+    assert not send_admitted(6, 5, budget_bytes=10)
 
 
 def test_token_bucket() -> None:
