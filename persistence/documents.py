@@ -91,21 +91,19 @@ class PgDocumentStore:
         self._db = db
 
     async def load(self, doc_id: str) -> list[bytes]:
-        project_id = uuid.UUID(doc_id)
-        # One snapshot for both reads: a compaction committing between them would otherwise
-        # leave the old state and an emptied log, i.e. lose what it merged.
-        async with (
-            self._db.pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            state = await conn.fetchval(
-                "SELECT payload FROM doc_states WHERE project_id = $1", project_id
-            )
-            rows = await conn.fetch(
-                "SELECT payload FROM doc_updates WHERE project_id = $1 ORDER BY seq", project_id
-            )
-        updates = [bytes(r["payload"]) for r in rows]
-        return ([bytes(state)] if state is not None else []) + updates
+        # One statement, so one snapshot for the state and the log (a compaction committing
+        # between two reads would leave the old state and an emptied log, i.e. lose what it
+        # merged), and one round trip: in a join storm on a cold room every joiner waits for
+        # this, and each round trip waits behind the storm's other work on the event loop.
+        rows = await self._db.pool.fetch(
+            "SELECT payload FROM ("
+            " SELECT payload, 0 AS part, 0::bigint AS seq FROM doc_states WHERE project_id = $1"
+            " UNION ALL"
+            " SELECT payload, 1, seq FROM doc_updates WHERE project_id = $1"
+            ") AS stored ORDER BY part, seq",
+            uuid.UUID(doc_id),
+        )
+        return [bytes(r["payload"]) for r in rows]
 
     async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
         if not updates:
