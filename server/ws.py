@@ -39,6 +39,7 @@ from server.auth import AuthError
 from server.backpressure import send_admitted
 from server.close_codes import CloseCode
 from server.rate_limit import TokenBucket
+from server.ws_handshake import UpgradeRequestReader
 
 if TYPE_CHECKING:
     from uvicorn.config import Config
@@ -53,6 +54,12 @@ log = logging.getLogger(__name__)
 # after that the socket is dropped (a client that stopped reading never drains its buffer).
 _CLOSE_GRACE_S = 10.0
 _PATH_PREFIX = "/ws/"
+
+_EXTENSIONS = [
+    ServerPerMessageDeflateFactory(
+        server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
+    )
+]
 
 _CLOSE_CODES = {
     Disconnect.SLOW_CONSUMER: (CloseCode.TRY_AGAIN_LATER, "send queue overflow; reconnect"),
@@ -80,6 +87,7 @@ class WebSocketConnection(asyncio.Protocol):
     __slots__ = (
         "_close_timer",
         "_context",
+        "_corked",
         "_early",
         "_fragments",
         "_loop",
@@ -87,6 +95,7 @@ class WebSocketConnection(asyncio.Protocol):
         "_raw_frames",
         "_server_state",
         "_services",
+        "_upgrade",
         "_user_id",
         "_volume",
         "_ws",
@@ -113,18 +122,17 @@ class WebSocketConnection(asyncio.Protocol):
         self._loop = _loop or asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         settings = self._services.settings
-        extensions = []
-        if settings.ws_per_message_deflate:
-            extensions = [
-                ServerPerMessageDeflateFactory(
-                    server_max_window_bits=12,
-                    client_max_window_bits=12,
-                    compress_settings={"memLevel": 5},
-                )
-            ]
-        # Parses the upgrade request only; replaced once it is read (see ``_handshake``).
-        self._ws = ServerProtocol(extensions=extensions)
+        self._upgrade: UpgradeRequestReader | None = UpgradeRequestReader()
+        # Starts open: the request is read by ``_upgrade``; websockets checks it, answers it
+        # and then parses frames, enforcing the message size limit (1009), fragments included.
+        self._ws = ServerProtocol(
+            state=State.OPEN,
+            extensions=_EXTENSIONS if settings.ws_per_message_deflate else None,
+            max_size=settings.message_bytes_max,
+        )
         self._raw_frames = True
+        # The 101 and a joiner's first frames, while they are gathered (None once written).
+        self._corked: list[bytes] | None = None
         self._context: contextvars.Context | None = None
         self._user_id = ""
         self.live: LiveRoom | None = None
@@ -159,7 +167,9 @@ class WebSocketConnection(asyncio.Protocol):
         budget = self._services.settings.send_queue_bytes_max
         if not send_admitted(transport.get_write_buffer_size(), len(frame), budget):
             return False
-        if self._raw_frames:
+        if self._corked is not None:
+            self._corked.append(Frame(Opcode.BINARY, frame).serialize(mask=False))
+        elif self._raw_frames:
             # The same frame goes to every peer of a room; websockets' stateless frame encoder
             # is enough here (server frames are unmasked), without a pass through the
             # connection's state machine per recipient.
@@ -189,6 +199,7 @@ class WebSocketConnection(asyncio.Protocol):
         if not self.accepted:  # still opening (frames sent before the 101): no websocket yet
             self.transport.close()
             return
+        self._uncork()
         try:
             self._ws.send_close(code, reason)
         except InvalidState:  # the client's close frame came first
@@ -211,10 +222,13 @@ class WebSocketConnection(asyncio.Protocol):
         if transport is None:
             return
         for chunk in self._ws.data_to_send():
-            if chunk:
-                transport.write(chunk)
-            else:
+            if not chunk:
+                self._uncork()
                 transport.close()
+            elif self._corked is not None:
+                self._corked.append(chunk)
+            else:
+                transport.write(chunk)
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -243,13 +257,14 @@ class WebSocketConnection(asyncio.Protocol):
             self._receive(data)
 
     def _receive(self, data: bytes) -> None:
+        if self._upgrade is not None:
+            self._read_upgrade(data)
+            return
         ws = self._ws
         ws.receive_data(data)
         for event in ws.events_received():
             if isinstance(event, Frame):
                 self._frame(event)
-            elif isinstance(event, Request):
-                self._handshake(event)
         if ws.parser_exc is not None and not self.closing:
             # websockets failed the connection (too big: 1009, protocol error: 1002) and
             # queued the close frame.
@@ -273,24 +288,33 @@ class WebSocketConnection(asyncio.Protocol):
 
     # -- handshake -------------------------------------------------------------------------
 
+    def _read_upgrade(self, data: bytes) -> None:
+        reader = self._upgrade
+        assert reader is not None
+        try:
+            reader.feed(data)
+        except ValueError as exc:
+            self._upgrade = None
+            self.closing = True
+            self._reject(400, str(exc))
+            return
+        if reader.request is None:
+            return  # more of the request head to come
+        self._upgrade = None
+        self._handshake(reader.request)
+        if reader.rest and not self.closing:
+            self._receive(reader.rest)
+
     def _handshake(self, request: Request) -> None:
         path, _, query = request.path.partition("?")
         project = unquote(path[len(_PATH_PREFIX) :]) if path.startswith(_PATH_PREFIX) else ""
         if not project or "/" in project:
             self._reject(404, "no websocket endpoint here; use /ws/{project_id}")
             return
-        handshake = self._ws
-        response = handshake.accept(request)
+        response = self._ws.accept(request)
         if response.status_code != 101:  # not a valid upgrade request (400/426)
             self._reject(response)
             return
-        # The handshake parser keeps the request, every header included, for as long as it
-        # lives: the connection continues on a parser that starts in the open state.
-        self._ws = ServerProtocol(
-            state=State.OPEN, max_size=self._services.settings.message_bytes_max
-        )
-        # websockets enforces that size limit (1009) while parsing, fragments included.
-        self._ws.extensions = handshake.extensions
         params = parse_qs(query)
         token = _token(params, request.headers.get("Authorization", ""))
         wants_saved = params.get("saved", [""])[-1] in ("1", "true")
@@ -307,10 +331,17 @@ class WebSocketConnection(asyncio.Protocol):
             self.transport.close()
 
     def _accept(self, response: Response) -> None:
+        """Queue the 101; it goes out with the first frames (see ``_uncork``)."""
         self.accepted = True
         self._raw_frames = not self._ws.extensions
-        if self.transport is not None:
-            self.transport.write(response.serialize())
+        self._corked = [response.serialize()]
+
+    def _uncork(self) -> None:
+        """Write the 101 and the frames queued behind it (the greeting of a joiner) at once:
+        one write instead of three or four in a join storm."""
+        corked, self._corked = self._corked, None
+        if corked and self.transport is not None:
+            self.transport.write(b"".join(corked))
 
     async def _open_safely(
         self, response: Response, token: str | None, project: str, saved: bool
@@ -350,6 +381,7 @@ class WebSocketConnection(asyncio.Protocol):
             services.rooms.leave(live, self)
             return
         self.live = live
+        self._uncork()
         # From here on, messages are handled in data_received, under this task's log context.
         self._context = contextvars.copy_context()
         early, self._early = self._early, None
