@@ -48,8 +48,6 @@ class PgProjectDirectory:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._access_batches: dict[uuid.UUID, _AccessBatch] = {}
-        self._access_next: dict[uuid.UUID, _AccessBatch] = {}
-        self._access_running: dict[uuid.UUID, bool] = {}
         self._access_tasks: set[asyncio.Task[None]] = set()
 
     async def create_project(self, owner_id: str, title: str) -> Project:
@@ -94,26 +92,22 @@ class PgProjectDirectory:
     async def access(self, project_id: uuid.UUID, user_id: str) -> tuple[bool, Role | None]:
         """The join path of every websocket. A join storm (a class opening one project at
         once) would queue hundreds of identical lookups on the pool; instead, lookups for a
-        project that arrive while one is in flight wait for it and go together in the next
-        single query (group commit, for reads)."""
+        project that arrive before its pending query starts go together in that one query
+        (group commit, for reads). A query starts on the loop's next turn, without waiting for
+        an earlier one still in flight: under a storm every wait costs a congested loop turn."""
         batch = self._access_batches.get(project_id)
         if batch is None or batch.started:
             batch = _AccessBatch()
             self._access_batches[project_id] = batch
-            if self._access_running.get(project_id):
-                self._access_next[project_id] = batch
-            else:
-                self._start_access(project_id, batch)
+            task = asyncio.create_task(self._run_access(project_id, batch))
+            self._access_tasks.add(task)
+            task.add_done_callback(self._access_tasks.discard)
         return await batch.wait(user_id)
 
-    def _start_access(self, project_id: uuid.UUID, batch: _AccessBatch) -> None:
-        batch.started = True
-        self._access_running[project_id] = True
-        task = asyncio.create_task(self._run_access(project_id, batch))
-        self._access_tasks.add(task)
-        task.add_done_callback(self._access_tasks.discard)
-
     async def _run_access(self, project_id: uuid.UUID, batch: _AccessBatch) -> None:
+        batch.started = True  # later lookups form the next batch
+        if self._access_batches.get(project_id) is batch:
+            del self._access_batches[project_id]
         try:
             rows = await self._db.pool.fetch(
                 """SELECT u.user_id, m.role FROM video_projects p
@@ -131,14 +125,6 @@ class PgProjectDirectory:
         else:
             roles = {r["user_id"]: Role(r["role"]) if r["role"] else None for r in rows}
             batch.resolve(bool(rows), roles)
-        finally:
-            self._access_running[project_id] = False
-            waiting = self._access_next.pop(project_id, None)
-            if waiting is not None:
-                self._start_access(project_id, waiting)
-            elif self._access_batches.get(project_id) is batch:
-                del self._access_batches[project_id]
-                del self._access_running[project_id]
 
     async def set_member(self, project_id: uuid.UUID, user_id: str, role: Role | None) -> None:
         async with self._db.transaction() as conn:
