@@ -1,0 +1,102 @@
+"""The websocket transport itself: upgrades, fragments, compression, pings."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import websockets
+from pycrdt import Doc, Map
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+from crdt.protocol import encode_update
+from tests.conftest import make_settings
+from tests.support.server import RunningServer, run_server
+from tests.support.yclient import YClient, eventually
+
+
+async def _raw_upgrade(port: int, path: str, version: str = "13") -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            f"Sec-WebSocket-Version: {version}\r\n\r\n"
+        ).encode()
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    writer.close()
+    return head
+
+
+async def test_upgrade_elsewhere_than_ws_project_is_404(server: RunningServer) -> None:
+    for path in ("/elsewhere", "/ws/", "/ws/a/b"):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(f"ws://127.0.0.1:{server.port}{path}", open_timeout=10)
+        assert refused.value.response.status_code == 404, path
+
+
+async def test_unsupported_websocket_version_is_refused(server: RunningServer) -> None:
+    pid = await server.create_project("alice")
+    head = await _raw_upgrade(server.port, f"/ws/{pid}?token={server.token('alice')}", "8")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    ok = await _raw_upgrade(server.port, f"/ws/{pid}?token={server.token('alice')}")
+    assert ok.startswith(b"HTTP/1.1 101 "), ok
+
+
+async def test_fragmented_message_is_reassembled(server: RunningServer) -> None:
+    pid = await server.create_project("alice")
+    a = await YClient(server.ws_url(pid, "alice")).connect()
+    b = await YClient(server.ws_url(pid, "alice")).connect()
+    await a.wait_synced()
+    await b.wait_synced()
+    doc = Doc()
+    with doc.transaction():
+        doc.get("assets", type=Map)["clip"] = "x" * 5000
+    frame = encode_update(doc.get_update())
+    # An iterable is sent as one message in several frames (opcode, then continuations).
+    await a.ws.send([frame[i : i + 1000] for i in range(0, len(frame), 1000)])
+    await eventually(lambda: b.doc.get("assets", type=Map).get("clip") == "x" * 5000)
+    for c in (a, b):
+        await c.close()
+
+
+async def test_permessage_deflate_when_enabled(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url=database_url, ws_per_message_deflate=True)
+    async with run_server(settings) as server:
+        pid = await server.create_project("alice")
+        a = await YClient(server.ws_url(pid, "alice")).connect()
+        b = await YClient(server.ws_url(pid, "alice")).connect()
+        await a.wait_synced()
+        await b.wait_synced()
+        names = [type(e).__name__ for e in b.ws.protocol.extensions]
+        assert names == ["PerMessageDeflate"]
+        await a.edit(lambda d: d.get("assets", type=Map).__setitem__("k", "v" * 3000))
+        await eventually(lambda: b.doc.get("assets", type=Map).get("k") == "v" * 3000)
+        for c in (a, b):
+            await c.close()
+
+
+async def test_server_pings_quiet_connections(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url=database_url, ws_ping_interval_s=0.2)
+    async with run_server(settings) as server:
+        pid = await server.create_project("alice")
+        # A sans-I/O client over a plain socket, to see every frame the server sends.
+        client = ClientProtocol(parse_uri(server.ws_url(pid, "alice")))
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        client.send_request(client.connect())
+        writer.write(b"".join(client.data_to_send()))
+        pings = 0
+        async with asyncio.timeout(10):
+            while pings < 2:
+                client.receive_data(await reader.read(65536))
+                for event in client.events_received():
+                    if isinstance(event, Frame) and event.opcode is Opcode.PING:
+                        pings += 1
+                writer.write(b"".join(client.data_to_send()))  # the pongs
+        assert client.state is State.OPEN
+        writer.close()
