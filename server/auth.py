@@ -7,7 +7,6 @@ keys published at ``jwt_jwks_url`` (Supabase's asymmetric signing keys). ``sub``
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Container
 from dataclasses import dataclass
@@ -45,12 +44,7 @@ class TokenVerifier:
         leeway_s: int = 30,
         revoked: Container[str] = frozenset(),
     ) -> None:
-        # Prepared once: PyJWT would otherwise re-check and convert the secret on every
-        # token (a tenth of the server's time in a join storm of first-time tokens).
-        self._hs256_key = jwt.PyJWK(
-            {"kty": "oct", "k": base64.urlsafe_b64encode(secret.encode()).rstrip(b"=").decode()},
-            algorithm="HS256",
-        )
+        self._secret = secret
         self._audience = audience
         self._issuer = issuer
         self._leeway_s = leeway_s
@@ -90,7 +84,7 @@ class TokenVerifier:
         alg = header.get("alg")
         key: object
         if alg == "HS256":
-            key = self._hs256_key
+            key = self._secret
         elif alg in _ASYMMETRIC and self._jwks is not None:
             key = await self._signing_key(token)
         else:
