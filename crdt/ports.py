@@ -38,6 +38,14 @@ class Peer(Protocol):
         ...
 
 
+class Membership(Protocol):
+    """Who belongs to a document's project, read when its room loads (see ``LiveRoom``)."""
+
+    async def members(self, doc_id: str) -> dict[str, bool] | None:
+        """Every member and whether they may edit; None when there are too many to keep."""
+        ...
+
+
 class DocumentStore(Protocol):
     """Durable storage of one document per id: an append-only log of updates."""
 

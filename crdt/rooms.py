@@ -30,6 +30,7 @@ from crdt.ports import (
     Disconnect,
     DocumentStore,
     Fanout,
+    Membership,
     NoMetrics,
     Peer,
     RemoteAccess,
@@ -62,6 +63,15 @@ class RoomSettings:
     doc_bytes_max: int | None = None
     # Another instance's update not confirmed stored within this time is stored here too.
     confirm_timeout_ms: int = 10_000
+    # A live room's member list answers joins for this long before it is read again.
+    members_ttl_ms: int = 10_000
+
+
+def _apply_member_change(members: dict[str, bool], user_id: str, can_edit: bool | None) -> None:
+    if can_edit is None:
+        members.pop(user_id, None)
+    else:
+        members[user_id] = can_edit
 
 
 class LiveRoom:
@@ -72,8 +82,19 @@ class LiveRoom:
         settings: RoomSettings,
         hooks: RoomHooks | None = None,
         metrics: RoomMetrics | None = None,
+        membership: Membership | None = None,
     ) -> None:
         self.doc_id = doc_id
+        # The project's members (user id -> may edit), read with the document and kept
+        # current by every access change this room hears (local ones, and other instances'
+        # through the fan-out it subscribed to before reading): joins of a live room need no
+        # query. None while unknown; read again once older than ``members_ttl_ms``, so that
+        # even a change this room never heard of is seen within twice that time.
+        self.members: dict[str, bool] | None = None
+        self._members_read_at = 0.0
+        self._members_changes: list[tuple[str, bool | None]] | None = None
+        self._membership = membership
+        self._members_task: asyncio.Task[None] | None = None
         self.metrics: RoomMetrics = metrics or NoMetrics()
         self.room = Room(
             Doc(),
@@ -108,11 +129,12 @@ class LiveRoom:
         self.closed = asyncio.Event()
 
     async def load(self) -> None:
-        # Subscribe before reading the stored state, so that no update can fall between them.
+        # Subscribe before reading the stored state, so that no update (and no access change)
+        # can fall between them.
         if self.replicator is not None:
             await self.replicator.open()
         try:
-            updates = await self._store.load(self.doc_id)
+            updates, _ = await asyncio.gather(self._store.load(self.doc_id), self.read_members())
         except BaseException:
             if self.replicator is not None:
                 await self.replicator.close()
@@ -125,7 +147,8 @@ class LiveRoom:
 
     async def reload(self) -> None:
         """Catch up from the store after messages from other instances may have been missed."""
-        updates = await self._store.load(self.doc_id)
+        self.members = None  # access changes may have been missed too
+        updates, _ = await asyncio.gather(self._store.load(self.doc_id), self.read_members())
         before = self.room.doc.get_state()
         with self.room.doc.transaction(origin="store"):
             for update in updates:
@@ -197,12 +220,50 @@ class LiveRoom:
         self.awareness_changed()
 
     def access_changed(self, user_id: str, can_edit: bool | None) -> None:
+        if self._members_changes is not None:
+            self._members_changes.append((user_id, can_edit))
+        if self.members is not None:
+            _apply_member_change(self.members, user_id, can_edit)
         for peer in tuple(self.peers):
             if peer.user_id != user_id:
                 continue
             self.room.set_can_edit(peer, bool(can_edit))
             if can_edit is None:
                 peer.close(Disconnect.REVOKED)
+
+    async def read_members(self) -> None:
+        """(Re)read the member list; changes heard while the read runs are applied on top."""
+        if self._membership is None or self._members_changes is not None:
+            return
+        self._members_changes = []
+        read_at = asyncio.get_running_loop().time()
+        try:
+            members = await self._membership.members(self.doc_id)
+        except Exception:  # joins fall back to a query each
+            log.warning("reading members failed", exc_info=True, extra={"project_id": self.doc_id})
+            members = None
+        finally:
+            changes, self._members_changes = self._members_changes, None
+        if members is not None:
+            for user_id, can_edit in changes:
+                _apply_member_change(members, user_id, can_edit)
+        self.members, self._members_read_at = members, read_at
+
+    def member(self, user_id: str) -> tuple[bool, bool] | None:
+        """``(is_member, can_edit)``, or None if unknown here. A list older than
+        ``members_ttl_ms`` is read again; it keeps answering while that read runs, up to
+        twice that age."""
+        members = self.members
+        if members is None:
+            return None
+        ttl_s = self._settings.members_ttl_ms / 1000
+        age_s = asyncio.get_running_loop().time() - self._members_read_at
+        if age_s > ttl_s and (self._members_task is None or self._members_task.done()):
+            self._members_task = asyncio.create_task(self.read_members())
+        if age_s > 2 * ttl_s:
+            return None
+        can_edit = members.get(user_id)
+        return (False, False) if can_edit is None else (True, can_edit)
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -302,6 +363,9 @@ class LiveRoom:
         """Unload: store everything accepted, then compact. With ``flush_timeout_s`` (server
         shutdown), stop waiting for an unreachable store after that long."""
         self.closing = True
+        self.members = None
+        if self._members_task is not None:
+            self._members_task.cancel()
         for timer in (self._awareness_timer, self._unload_timer):
             if timer is not None:
                 timer.cancel()
@@ -353,6 +417,9 @@ class Rooms:
         self.fanout = fanout
         self._rooms: dict[str, LiveRoom] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Who may join; rooms keep their project's member list while live (set by the
+        # composition root; without it every join is checked by the caller).
+        self.membership: Membership | None = None
 
     def __len__(self) -> int:
         return len(self._rooms)
@@ -371,7 +438,9 @@ class Rooms:
                 continue
             await asyncio.shield(live.ready)
             return live
-        live = LiveRoom(doc_id, self._store, self._settings, self._hooks, self._metrics)
+        live = LiveRoom(
+            doc_id, self._store, self._settings, self._hooks, self._metrics, self.membership
+        )
         if self.fanout is not None:
             live.replicator = Replicator(
                 live, self.fanout, confirm_timeout_s=self._settings.confirm_timeout_ms / 1000
@@ -446,6 +515,14 @@ class Rooms:
             await live.close()
         finally:
             self._rooms.pop(live.doc_id, None)
+
+    def member(self, doc_id: str, user_id: str) -> tuple[bool, bool] | None:
+        """``(is_member, can_edit)`` from a live room's member list; None when not known here
+        (the caller asks the database)."""
+        live = self.get(doc_id)
+        if live is None or not live.ready.done():  # a failed load leaves no room behind
+            return None
+        return live.member(user_id)
 
     def set_can_edit(self, doc_id: str, user_id: str, can_edit: bool) -> None:
         """A member's role changed: applies to their open connections on every instance."""

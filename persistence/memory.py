@@ -58,6 +58,10 @@ class MemoryProjectDirectory:
     async def access(self, project_id: uuid.UUID, user_id: str) -> tuple[bool, Role | None]:
         return project_id in self._projects, await self.role_of(project_id, user_id)
 
+    async def members(self, doc_id: str) -> dict[str, bool] | None:
+        members = self._members.get(uuid.UUID(doc_id), {})
+        return {user_id: role.can_edit for user_id, role in members.items()}
+
     async def set_member(self, project_id: uuid.UUID, user_id: str, role: Role | None) -> None:
         members = self._members.get(project_id)
         if members is None:

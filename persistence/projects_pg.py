@@ -13,6 +13,10 @@ from persistence.projects import Project, ProjectNotFound, Role
 _PROJECT_COLUMNS = "id, title, owner_id, created_at, updated_at"
 
 
+# Live rooms keep their project's member list up to this size.
+MEMBERS_KEPT_MAX = 10_000
+
+
 def _project(row: asyncpg.Record) -> Project:
     return Project(row["id"], row["title"], row["owner_id"], row["created_at"], row["updated_at"])
 
@@ -125,6 +129,18 @@ class PgProjectDirectory:
         else:
             roles = {r["user_id"]: Role(r["role"]) if r["role"] else None for r in rows}
             batch.resolve(bool(rows), roles)
+
+    async def members(self, doc_id: str) -> dict[str, bool] | None:
+        """``crdt.ports.Membership``: every member and whether they may edit (None beyond
+        ``MEMBERS_KEPT_MAX``, where joins go back to one query each)."""
+        rows = await self._db.pool.fetch(
+            "SELECT user_id, role FROM project_members WHERE project_id = $1 LIMIT $2",
+            uuid.UUID(doc_id),
+            MEMBERS_KEPT_MAX + 1,
+        )
+        if len(rows) > MEMBERS_KEPT_MAX:
+            return None
+        return {r["user_id"]: Role(r["role"]).can_edit for r in rows}
 
     async def set_member(self, project_id: uuid.UUID, user_id: str, role: Role | None) -> None:
         async with self._db.transaction() as conn:

@@ -57,6 +57,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     collab = await build_collaboration(settings, stack, metrics=metrics)
     db, rooms, fanout, dsn = collab.db, collab.rooms, collab.fanout, collab.dsn
     directory = PgProjectDirectory(db)
+    rooms.membership = directory
     metrics.track(metrics.rooms, lambda: len(rooms))
     revoked = RevokedUsers(db)
     await revoked.refresh()

@@ -401,20 +401,27 @@ class WebSocketConnection(asyncio.Protocol):
             project_id = uuid.UUID(project)
         except ValueError:
             return _Refused(CloseCode.NO_SUCH_PROJECT, "no such project")
-        try:
-            exists, role = await services.directory.access(project_id, identity.user_id)
-        except Exception:  # the database is unreachable: the client should retry
-            log.exception("membership check failed")
-            return _Refused(CloseCode.TRY_AGAIN_LATER, "temporarily unavailable")
-        if not exists:
-            return _Refused(CloseCode.NO_SUCH_PROJECT, "no such project")
-        if role is None:
+        # A live room knows its members (kept current by every access change it hears): a
+        # join storm on it needs no query, whose round trips are slow on a busy event loop.
+        known = services.rooms.member(str(project_id), identity.user_id)
+        if known is not None:
+            is_member, can_edit = known
+        else:
+            try:
+                exists, role = await services.directory.access(project_id, identity.user_id)
+            except Exception:  # the database is unreachable: the client should retry
+                log.exception("membership check failed")
+                return _Refused(CloseCode.TRY_AGAIN_LATER, "temporarily unavailable")
+            if not exists:
+                return _Refused(CloseCode.NO_SUCH_PROJECT, "no such project")
+            is_member, can_edit = role is not None, role is not None and role.can_edit
+        if not is_member:
             return _Refused(CloseCode.NOT_A_MEMBER, "not a member of this project")
         open_for_user = services.idle.per_user.get(identity.user_id, 0)
         if open_for_user >= services.settings.user_connections_max:
             return _Refused(CloseCode.RATE_LIMITED, "too many open connections for this user")
         self._user_id = identity.user_id
-        return str(project_id), role.can_edit
+        return str(project_id), can_edit
 
     # -- frames ----------------------------------------------------------------------------
 

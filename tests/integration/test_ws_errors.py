@@ -194,6 +194,35 @@ async def test_role_changes_apply_to_open_connections(server: RunningServer) -> 
     await ed.close()
 
 
+async def test_joins_of_a_live_room_follow_member_changes_at_once(server: RunningServer) -> None:
+    """A live room answers joins from its member list; every change reaches it."""
+    pid = await server.create_project("alice")
+    owner = await YClient(server.ws_url(pid, "alice")).connect()
+    await owner.wait_synced()
+    assert server.services.rooms.member(pid, "bob") == (False, False)
+    assert await _close_code(server.ws_url(pid, "bob")) == CloseCode.NOT_A_MEMBER
+
+    await server.add_member("alice", pid, "bob", "viewer")
+    bob = await YClient(server.ws_url(pid, "bob")).connect()
+    await bob.wait_synced()
+    await bob.edit(lambda d: add_track(d, "video", "nope", track_id="n"))
+    await eventually(lambda: len(bob.denied) == 1)  # joined read-only
+    await bob.close()
+
+    await server.add_member("alice", pid, "bob", "editor")
+    bob = await YClient(server.ws_url(pid, "bob")).connect()
+    await bob.edit(lambda d: add_track(d, "video", "yes", track_id="y"))
+    await eventually(lambda: any(t.id == "y" for t in read_timeline(owner.doc).tracks))
+    await bob.close()
+
+    async with server.client("alice") as http:
+        response = await http.delete(f"/api/projects/{pid}/members/bob")
+        assert response.status_code == 204
+    assert server.services.rooms.get(pid) is not None  # still live: the list answered
+    assert await _close_code(server.ws_url(pid, "bob")) == CloseCode.NOT_A_MEMBER
+    await owner.close()
+
+
 async def test_shutdown_closes_1012_after_flushing(tmp_path: Path, database_url: str) -> None:
     settings = make_settings(tmp_path, database_url=database_url, group_commit_ms=500)
     async with run_server(settings) as server:

@@ -1,0 +1,119 @@
+"""A live room's member list: read with the document, kept current by access changes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from crdt.fanout_memory import MemoryFanout, MemoryHub
+from crdt.rooms import Rooms, RoomSettings
+from persistence.memory import MemoryDocumentStore
+from tests.support.yclient import eventually
+from tests.unit.test_replication import SETTINGS, FakePeer
+
+DOC = str(uuid.uuid4())
+
+
+class FakeMembership:
+    """Members per document; ``gate`` (when set) holds every read until it is opened."""
+
+    def __init__(self, members: dict[str, bool] | None) -> None:
+        self.stored = members
+        self.reads = 0
+        self.gate: asyncio.Event | None = None
+
+    async def members(self, doc_id: str) -> dict[str, bool] | None:
+        self.reads += 1
+        snapshot = None if self.stored is None else dict(self.stored)
+        if self.gate is not None:
+            await self.gate.wait()
+        return snapshot
+
+
+def _rooms(membership: FakeMembership, settings: RoomSettings = SETTINGS) -> Rooms:
+    rooms = Rooms(MemoryDocumentStore(), settings)
+    rooms.membership = membership
+    return rooms
+
+
+async def test_members_are_known_while_the_room_is_live() -> None:
+    membership = FakeMembership({"alice": True, "vera": False})
+    rooms = _rooms(membership)
+    assert rooms.member(DOC, "alice") is None  # no live room: ask the database
+    live = await rooms.join(DOC, FakePeer("alice"), can_edit=True)
+    assert rooms.member(DOC, "alice") == (True, True)
+    assert rooms.member(DOC, "vera") == (True, False)
+    assert rooms.member(DOC, "mallory") == (False, False)
+
+    rooms.set_can_edit(DOC, "mallory", True)  # added
+    rooms.set_can_edit(DOC, "vera", True)  # promoted
+    rooms.revoke(DOC, "alice")  # removed
+    assert rooms.member(DOC, "mallory") == (True, True)
+    assert rooms.member(DOC, "vera") == (True, True)
+    assert rooms.member(DOC, "alice") == (False, False)
+    await live.close()
+    assert rooms.member(DOC, "vera") is None
+
+
+async def test_changes_during_the_read_are_applied_on_top() -> None:
+    membership = FakeMembership({"alice": True, "bob": True})
+    membership.gate = asyncio.Event()
+    rooms = _rooms(membership)
+    joined = asyncio.create_task(rooms.join(DOC, FakePeer("alice"), can_edit=True))
+    await asyncio.sleep(0.01)
+    assert membership.reads == 1  # the read took its snapshot; now changes arrive
+    rooms.revoke(DOC, "bob")
+    rooms.set_can_edit(DOC, "carol", False)
+    membership.gate.set()
+    await joined
+    assert rooms.member(DOC, "bob") == (False, False)
+    assert rooms.member(DOC, "carol") == (True, False)
+
+
+async def test_an_old_list_is_read_again() -> None:
+    membership = FakeMembership({"alice": True})
+    settings = RoomSettings(group_commit_ms=1, unload_grace_ms=10, members_ttl_ms=50)
+    rooms = _rooms(membership, settings)
+    await rooms.join(DOC, FakePeer("alice"), can_edit=True)
+    membership.stored = {"alice": True, "dave": True}  # changed behind the room's back
+    assert rooms.member(DOC, "dave") == (False, False)
+    await asyncio.sleep(0.06)
+    membership.gate = asyncio.Event()
+    # Past its time: a new read starts, and the list answers while it runs.
+    assert rooms.member(DOC, "dave") == (False, False)
+    await asyncio.sleep(0.05)
+    assert rooms.member(DOC, "dave") is None  # twice its time and the read still not back
+    membership.gate.set()
+    await asyncio.sleep(0.01)
+    assert rooms.member(DOC, "dave") == (True, True)
+    assert membership.reads == 2
+
+
+async def test_too_many_members_or_a_failed_read_means_unknown() -> None:
+    rooms = _rooms(FakeMembership(None))
+    await rooms.join(DOC, FakePeer("alice"), can_edit=True)
+    assert rooms.member(DOC, "alice") is None
+
+    class Broken(FakeMembership):
+        async def members(self, doc_id: str) -> dict[str, bool] | None:
+            raise ConnectionError("database down")
+
+    rooms = _rooms(Broken({}))
+    await rooms.join(DOC, FakePeer("alice"), can_edit=True)  # the room still opens
+    assert rooms.member(DOC, "alice") is None
+
+
+async def test_a_removal_on_another_instance_reaches_this_rooms_list() -> None:
+    store = MemoryDocumentStore()
+    hub = MemoryHub()
+    a, b = (Rooms(store, SETTINGS, fanout=MemoryFanout(hub, name)) for name in ("a", "b"))
+    a.membership = FakeMembership({"alice": True, "bob": True})
+    b.membership = b_members = FakeMembership({"alice": True, "bob": True})
+    await a.join(DOC, FakePeer("alice"), can_edit=True)
+    await b.join(DOC, FakePeer("alice"), can_edit=True)
+    a.revoke(DOC, "bob")
+    await eventually(lambda: b.member(DOC, "bob") == (False, False))
+    # A gap in the fan-out (changes may have been missed): the list is read again.
+    b_members.stored = {"alice": True, "erin": False}
+    hub.gap("test")
+    await eventually(lambda: b_members.reads == 2 and b.member(DOC, "erin") == (True, False))
