@@ -19,7 +19,8 @@ loop, which is separate from every server process):
   expected deliveries, and the server's CPU use over the run;
 - storm: ``--storm-clients`` clients connect to one room at once; time until every client has
   its sync step 2, and the p99 of the per-client times. For ours the room is cold (created
-  earlier and unloaded since), so the storm includes loading it from the database;
+  earlier and unloaded since), so the storm includes loading it from the database; then the
+  same storm again at once, on the room the first one left loaded;
 - memory: the server's RSS (``VmRSS``) before and after opening as many connections, 50 at a
   time, all synced and idle, divided by their number;
 - knee: 10 clients at 10, 20, 40, ... 320 edits/s each, ``--knee-duration`` s per step, up to
@@ -300,6 +301,8 @@ class KneeStep:
 class ServerFigures:
     rate: dict[tuple[int, float], RateResult] = field(default_factory=dict)
     storm: StormResult | None = None
+    # The same storm again at once, on the room the first one left loaded.
+    storm_live: StormResult | None = None
     memory_kb_per_conn: float = math.nan
     knee_steps: list[KneeStep] = field(default_factory=list)
 
@@ -367,13 +370,18 @@ async def _measure_storm(
     figures: ServerFigures,
     deflate: bool,
 ) -> None:
-    storm, clients = await connect_storm(url_for, args.storm_clients, deflate=deflate)
-    await close_all(clients)
-    figures.storm = storm
-    log(
-        f"{server.name}: storm {storm.synced}/{storm.clients} synced in {storm.total_s:.2f} s, "
-        f"p50 {storm.p50_ms:.0f} ms, p99 {storm.p99_ms:.0f} ms {'; '.join(storm.errors[:3])}"
-    )
+    for live in (False, True):
+        storm, clients = await connect_storm(url_for, args.storm_clients, deflate=deflate)
+        await close_all(clients)
+        if live:
+            figures.storm_live = storm
+        else:
+            figures.storm = storm
+        log(
+            f"{server.name}: storm{' (live room)' if live else ''} {storm.synced}/{storm.clients} "
+            f"synced in {storm.total_s:.2f} s, p50 {storm.p50_ms:.0f} ms, "
+            f"p99 {storm.p99_ms:.0f} ms {'; '.join(storm.errors[:3])}"
+        )
 
 
 async def _measure_memory(
@@ -478,6 +486,11 @@ def _rows(storm_clients: int) -> list[Row]:
         Row(f"storm {storm_clients}: all synced (s)", lambda f: _storm(f).total_s, digits=2),
         Row(f"storm {storm_clients}: p99 per client (ms)", lambda f: _storm(f).p99_ms),
         Row(
+            f"storm {storm_clients} again, room live: all synced (s)",
+            lambda f: _storm(f, live=True).total_s,
+            digits=2,
+        ),
+        Row(
             f"storm {storm_clients}: clients synced",
             lambda f: _storm(f).synced,
             digits=0,
@@ -488,10 +501,11 @@ def _rows(storm_clients: int) -> list[Row]:
     ]
 
 
-def _storm(figures: ServerFigures) -> StormResult:
-    if figures.storm is None:
+def _storm(figures: ServerFigures, *, live: bool = False) -> StormResult:
+    storm = figures.storm_live if live else figures.storm
+    if storm is None:
         raise LookupError("no storm figures")
-    return figures.storm
+    return storm
 
 
 def _cell(figures: ServerFigures | None, get: Callable[[ServerFigures], float]) -> float:
