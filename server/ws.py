@@ -283,7 +283,6 @@ class WebSocketConnection(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
         elif self.transport is not None and not self.closing:
-            self.closing = True
             self._reject(503, "server restarting")
 
     # -- handshake -------------------------------------------------------------------------
@@ -295,7 +294,6 @@ class WebSocketConnection(asyncio.Protocol):
             reader.feed(data)
         except ValueError as exc:
             self._upgrade = None
-            self.closing = True
             self._reject(400, str(exc))
             return
         if reader.request is None:
@@ -325,6 +323,7 @@ class WebSocketConnection(asyncio.Protocol):
 
     def _reject(self, status: int | Response, text: str = "") -> None:
         """Answer the upgrade request with an HTTP error and close."""
+        self.closing = True
         response = status if isinstance(status, Response) else self._ws.reject(status, text)
         if self.transport is not None:
             self.transport.write(response.serialize())
@@ -353,7 +352,6 @@ class WebSocketConnection(asyncio.Protocol):
             if self.accepted:
                 self.close_with(CloseCode.INTERNAL_ERROR, "internal error")
             elif not self.closing:
-                self.closing = True
                 self._reject(500, "internal error")
 
     async def _open(self, response: Response, token: str | None, project: str, saved: bool) -> None:
