@@ -325,8 +325,8 @@ async def test_connections_of_clients_that_never_read_are_released(
             silent = [await websockets.connect(url, max_queue=1, max_size=None) for _ in range(2)]
             editor = await YClient(url).connect()
             await editor.wait_synced()
-            # Small frames, one per round: each outbox holds a frame or two until the socket
-            # stops draining, so the cut-off happens while a send is blocked.
+            # Small frames, one per round: each send queue holds a frame or two until the
+            # socket stops draining, so the cut-off happens while data is still queued.
             await _fill_until_cut_off(http, [editor], 2, size=4096)
             await editor.close()
             # Nobody is left who reads: the room should empty and unload.
