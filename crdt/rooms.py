@@ -516,12 +516,19 @@ class Rooms:
         finally:
             self._rooms.pop(live.doc_id, None)
 
-    def member(self, doc_id: str, user_id: str) -> tuple[bool, bool] | None:
+    async def member(self, doc_id: str, user_id: str) -> tuple[bool, bool] | None:
         """``(is_member, can_edit)`` from a live room's member list; None when not known here
-        (the caller asks the database)."""
+        (the caller asks the database). A room still loading is waited for: in a join storm
+        on a cold room, its load is already on the way and a query per batch would only add
+        round trips."""
         live = self.get(doc_id)
-        if live is None or not live.ready.done():  # a failed load leaves no room behind
+        if live is None:
             return None
+        if not live.ready.done():
+            try:
+                await asyncio.shield(live.ready)
+            except Exception:  # noqa: BLE001 - the load failed; the caller asks the database
+                return None
         return live.member(user_id)
 
     def set_can_edit(self, doc_id: str, user_id: str, can_edit: bool) -> None:

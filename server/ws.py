@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 # after that the socket is dropped (a client that stopped reading never drains its buffer).
 _CLOSE_GRACE_S = 10.0
 _PATH_PREFIX = "/ws/"
+# What a client may send before it is admitted (a y-websocket client sends its sync step 1
+# and its presence; its offline edits follow the server's step 1, which comes after).
+_EARLY_MESSAGES_MAX = 64
+_EARLY_BYTES_MAX = 1024 * 1024
 
 _EXTENSIONS = [
     ServerPerMessageDeflateFactory(
@@ -196,9 +200,6 @@ class WebSocketConnection(asyncio.Protocol):
         self._services.metrics.closes.labels(str(code)).inc()
         if self.lost or self.transport is None:
             return
-        if not self.accepted:  # still opening (frames sent before the 101): no websocket yet
-            self.transport.close()
-            return
         self._uncork()
         try:
             self._ws.send_close(code, reason)
@@ -316,7 +317,12 @@ class WebSocketConnection(asyncio.Protocol):
         params = parse_qs(query)
         token = _token(params, request.headers.get("Authorization", ""))
         wants_saved = params.get("saved", [""])[-1] in ("1", "true")
-        task = self._loop.create_task(self._open_safely(response, token, project, wants_saved))
+        # Open at once, and admit afterwards: the client sends its sync step 1 while the
+        # token, the membership and the room are checked, so the answer leaves with the
+        # greeting instead of a round trip later. Nothing of the document is sent before the
+        # client is admitted, and a refusal is a close code (which an HTTP status would hide).
+        self._accept(response)
+        task = self._loop.create_task(self._open_safely(token, project, wants_saved))
         tasks = self._server_state.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -330,44 +336,38 @@ class WebSocketConnection(asyncio.Protocol):
             self.transport.close()
 
     def _accept(self, response: Response) -> None:
-        """Queue the 101; it goes out with the first frames (see ``_uncork``)."""
+        """Send the 101; what follows is gathered until the client joined (``_uncork``)."""
         self.accepted = True
         self._raw_frames = not self._ws.extensions
-        self._corked = [response.serialize()]
+        if self.transport is not None:
+            self.transport.write(response.serialize())
+        self._corked = []
 
     def _uncork(self) -> None:
-        """Write the 101 and the frames queued behind it (the greeting of a joiner) at once:
+        """Write the greeting of a joiner and the answers to what it sent meanwhile at once:
         one write instead of three or four in a join storm."""
         corked, self._corked = self._corked, None
         if corked and self.transport is not None:
             self.transport.write(b"".join(corked))
 
-    async def _open_safely(
-        self, response: Response, token: str | None, project: str, saved: bool
-    ) -> None:
+    async def _open_safely(self, token: str | None, project: str, saved: bool) -> None:
         try:
-            await self._open(response, token, project, saved)
+            await self._open(token, project, saved)
         except Exception:  # a bug: this connection goes, nothing else does
             log.exception("opening a websocket connection failed")
-            if self.accepted:
-                self.close_with(CloseCode.INTERNAL_ERROR, "internal error")
-            elif not self.closing:
-                self._reject(500, "internal error")
+            self.close_with(CloseCode.INTERNAL_ERROR, "internal error")
 
-    async def _open(self, response: Response, token: str | None, project: str, saved: bool) -> None:
+    async def _open(self, token: str | None, project: str, saved: bool) -> None:
         log_context.request_id.set(uuid.uuid4().hex)
         services = self._services
         admitted = await self._admit(token, project)
         if self.closing:  # the client left, or the server is stopping
             return
         if isinstance(admitted, _Refused):
-            # Accept first: a refusal as an HTTP status would hide the close code.
-            self._accept(response)
             self.close_with(admitted.code, admitted.reason)
             return
         project_id, can_edit = admitted
         log_context.project_id.set(project_id)
-        self._accept(response)
         services.idle.add(self)
         try:
             live = await services.rooms.join(project_id, self, can_edit=can_edit, wants_saved=saved)
@@ -379,7 +379,6 @@ class WebSocketConnection(asyncio.Protocol):
             services.rooms.leave(live, self)
             return
         self.live = live
-        self._uncork()
         # From here on, messages are handled in data_received, under this task's log context.
         self._context = contextvars.copy_context()
         early, self._early = self._early, None
@@ -387,6 +386,7 @@ class WebSocketConnection(asyncio.Protocol):
             if self.closing:
                 break
             self._handle(message)
+        self._uncork()
 
     async def _admit(self, token: str | None, project: str) -> tuple[str, bool] | _Refused:
         """The project id and whether the user may edit, or the close code and reason."""
@@ -401,7 +401,7 @@ class WebSocketConnection(asyncio.Protocol):
             return _Refused(CloseCode.NO_SUCH_PROJECT, "no such project")
         # A live room knows its members (kept current by every access change it hears): a
         # join storm on it needs no query, whose round trips are slow on a busy event loop.
-        known = services.rooms.member(str(project_id), identity.user_id)
+        known = await services.rooms.member(str(project_id), identity.user_id)
         if known is not None:
             is_member, can_edit = known
         else:
@@ -438,10 +438,15 @@ class WebSocketConnection(asyncio.Protocol):
                 message = bytes(frame.data)
             if self.closing or not self._take(message):
                 return
-            if self._early is not None:
-                self._early.append(message)
-            else:
+            early = self._early
+            if early is None:
                 self._handle(message)
+            elif len(early) < _EARLY_MESSAGES_MAX and (
+                sum(map(len, early)) + len(message) <= _EARLY_BYTES_MAX
+            ):
+                early.append(message)
+            else:
+                self.close_with(CloseCode.RATE_LIMITED, "too much sent before admission")
         elif opcode is Opcode.TEXT:
             self.close_with(CloseCode.MALFORMED, "text frames are not part of the protocol")
         elif opcode is Opcode.CLOSE:

@@ -199,7 +199,7 @@ async def test_joins_of_a_live_room_follow_member_changes_at_once(server: Runnin
     pid = await server.create_project("alice")
     owner = await YClient(server.ws_url(pid, "alice")).connect()
     await owner.wait_synced()
-    assert server.services.rooms.member(pid, "bob") == (False, False)
+    assert await server.services.rooms.member(pid, "bob") == (False, False)
     assert await _close_code(server.ws_url(pid, "bob")) == CloseCode.NOT_A_MEMBER
 
     await server.add_member("alice", pid, "bob", "viewer")

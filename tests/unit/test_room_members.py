@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 from crdt.fanout_memory import MemoryFanout, MemoryHub
-from crdt.rooms import Rooms, RoomSettings
+from crdt.rooms import LiveRoom, Rooms, RoomSettings
 from persistence.memory import MemoryDocumentStore
 from tests.support.yclient import eventually
 from tests.unit.test_replication import SETTINGS, FakePeer
@@ -30,6 +30,12 @@ class FakeMembership:
         return snapshot
 
 
+def _live(rooms: Rooms) -> LiveRoom:
+    live = rooms.get(DOC)
+    assert live is not None
+    return live
+
+
 def _rooms(membership: FakeMembership, settings: RoomSettings = SETTINGS) -> Rooms:
     rooms = Rooms(MemoryDocumentStore(), settings)
     rooms.membership = membership
@@ -39,20 +45,20 @@ def _rooms(membership: FakeMembership, settings: RoomSettings = SETTINGS) -> Roo
 async def test_members_are_known_while_the_room_is_live() -> None:
     membership = FakeMembership({"alice": True, "vera": False})
     rooms = _rooms(membership)
-    assert rooms.member(DOC, "alice") is None  # no live room: ask the database
+    assert await rooms.member(DOC, "alice") is None  # no live room: ask the database
     live = await rooms.join(DOC, FakePeer("alice"), can_edit=True)
-    assert rooms.member(DOC, "alice") == (True, True)
-    assert rooms.member(DOC, "vera") == (True, False)
-    assert rooms.member(DOC, "mallory") == (False, False)
+    assert await rooms.member(DOC, "alice") == (True, True)
+    assert await rooms.member(DOC, "vera") == (True, False)
+    assert await rooms.member(DOC, "mallory") == (False, False)
 
     rooms.set_can_edit(DOC, "mallory", True)  # added
     rooms.set_can_edit(DOC, "vera", True)  # promoted
     rooms.revoke(DOC, "alice")  # removed
-    assert rooms.member(DOC, "mallory") == (True, True)
-    assert rooms.member(DOC, "vera") == (True, True)
-    assert rooms.member(DOC, "alice") == (False, False)
+    assert await rooms.member(DOC, "mallory") == (True, True)
+    assert await rooms.member(DOC, "vera") == (True, True)
+    assert await rooms.member(DOC, "alice") == (False, False)
     await live.close()
-    assert rooms.member(DOC, "vera") is None
+    assert await rooms.member(DOC, "vera") is None
 
 
 async def test_changes_during_the_read_are_applied_on_top() -> None:
@@ -66,8 +72,23 @@ async def test_changes_during_the_read_are_applied_on_top() -> None:
     rooms.set_can_edit(DOC, "carol", False)
     membership.gate.set()
     await joined
-    assert rooms.member(DOC, "bob") == (False, False)
-    assert rooms.member(DOC, "carol") == (True, False)
+    assert await rooms.member(DOC, "bob") == (False, False)
+    assert await rooms.member(DOC, "carol") == (True, False)
+
+
+async def test_a_lookup_during_the_load_waits_for_the_list() -> None:
+    membership = FakeMembership({"alice": True})
+    membership.gate = asyncio.Event()
+    rooms = _rooms(membership)
+    joined = asyncio.create_task(rooms.join(DOC, FakePeer("alice"), can_edit=True))
+    await asyncio.sleep(0.01)
+    lookup = asyncio.create_task(rooms.member(DOC, "alice"))
+    await asyncio.sleep(0.01)
+    assert not lookup.done()  # waiting for the load, not asking the database
+    membership.gate.set()
+    assert await lookup == (True, True)
+    await joined
+    assert membership.reads == 1
 
 
 async def test_an_old_list_is_read_again() -> None:
@@ -76,23 +97,23 @@ async def test_an_old_list_is_read_again() -> None:
     rooms = _rooms(membership, settings)
     await rooms.join(DOC, FakePeer("alice"), can_edit=True)
     membership.stored = {"alice": True, "dave": True}  # changed behind the room's back
-    assert rooms.member(DOC, "dave") == (False, False)
+    assert await rooms.member(DOC, "dave") == (False, False)
     await asyncio.sleep(0.06)
     membership.gate = asyncio.Event()
     # Past its time: a new read starts, and the list answers while it runs.
-    assert rooms.member(DOC, "dave") == (False, False)
+    assert await rooms.member(DOC, "dave") == (False, False)
     await asyncio.sleep(0.05)
-    assert rooms.member(DOC, "dave") is None  # twice its time and the read still not back
+    assert await rooms.member(DOC, "dave") is None  # twice its time and the read still not back
     membership.gate.set()
     await asyncio.sleep(0.01)
-    assert rooms.member(DOC, "dave") == (True, True)
+    assert await rooms.member(DOC, "dave") == (True, True)
     assert membership.reads == 2
 
 
 async def test_too_many_members_or_a_failed_read_means_unknown() -> None:
     rooms = _rooms(FakeMembership(None))
     await rooms.join(DOC, FakePeer("alice"), can_edit=True)
-    assert rooms.member(DOC, "alice") is None
+    assert await rooms.member(DOC, "alice") is None
 
     class Broken(FakeMembership):
         async def members(self, doc_id: str) -> dict[str, bool] | None:
@@ -100,7 +121,7 @@ async def test_too_many_members_or_a_failed_read_means_unknown() -> None:
 
     rooms = _rooms(Broken({}))
     await rooms.join(DOC, FakePeer("alice"), can_edit=True)  # the room still opens
-    assert rooms.member(DOC, "alice") is None
+    assert await rooms.member(DOC, "alice") is None
 
 
 async def test_a_removal_on_another_instance_reaches_this_rooms_list() -> None:
@@ -112,8 +133,8 @@ async def test_a_removal_on_another_instance_reaches_this_rooms_list() -> None:
     await a.join(DOC, FakePeer("alice"), can_edit=True)
     await b.join(DOC, FakePeer("alice"), can_edit=True)
     a.revoke(DOC, "bob")
-    await eventually(lambda: b.member(DOC, "bob") == (False, False))
+    await eventually(lambda: _live(b).member("bob") == (False, False))
     # A gap in the fan-out (changes may have been missed): the list is read again.
     b_members.stored = {"alice": True, "erin": False}
     hub.gap("test")
-    await eventually(lambda: b_members.reads == 2 and b.member(DOC, "erin") == (True, False))
+    await eventually(lambda: b_members.reads == 2 and _live(b).member("erin") == (True, False))
