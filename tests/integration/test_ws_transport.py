@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import pytest
 import websockets
 from pycrdt import Doc, Map
@@ -13,7 +14,8 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from crdt.protocol import encode_update
+from crdt.protocol import encode_sync_step1, encode_update
+from server.close_codes import CloseCode
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
 from tests.support.yclient import YClient, eventually
@@ -100,3 +102,32 @@ async def test_server_pings_quiet_connections(tmp_path: Path, database_url: str)
                 writer.write(b"".join(client.data_to_send()))  # the pongs
         assert client.state is State.OPEN
         writer.close()
+
+
+async def test_what_a_client_sends_before_admission_is_capped(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The socket opens before the membership check; a client that floods it meanwhile is
+    closed (4429) instead of buffered."""
+    settings = make_settings(tmp_path, database_url=database_url)
+    async with run_server(settings) as server:
+        pid = await server.create_project("alice")
+        # Not live (creating the project loaded its room), so joining needs the database.
+        await eventually(lambda: server.services.rooms.get(pid) is None)
+        blocker = await asyncpg.connect(database_url)
+        try:
+            # Hold the membership table, so that the membership check waits.
+            lock = blocker.transaction()
+            await lock.start()
+            await blocker.execute("LOCK TABLE project_members IN ACCESS EXCLUSIVE MODE")
+            patient = await YClient(server.ws_url(pid, "alice")).connect()  # sends step 1
+            flood = await YClient(server.ws_url(pid, "alice")).connect(handshake=False)
+            for _ in range(100):
+                await flood.send(encode_sync_step1(b"\x00"))
+            assert await flood.wait_closed() == CloseCode.RATE_LIMITED
+            assert not patient.synced.is_set()  # nothing before admission
+            await lock.rollback()
+        finally:
+            await blocker.close()
+        await patient.wait_synced()  # admitted once the check could run, and answered
+        await patient.close()
