@@ -172,12 +172,9 @@ class WebSocketConnection(asyncio.Protocol):
         if not send_admitted(transport.get_write_buffer_size(), len(frame), budget):
             return False
         if self._corked is not None:
-            self._corked.append(Frame(Opcode.BINARY, frame).serialize(mask=False))
+            self._corked.append(_wire(frame))
         elif self._raw_frames:
-            # The same frame goes to every peer of a room; websockets' stateless frame encoder
-            # is enough here (server frames are unmasked), without a pass through the
-            # connection's state machine per recipient.
-            transport.write(Frame(Opcode.BINARY, frame).serialize(mask=False))
+            transport.write(_wire(frame))
         else:  # permessage-deflate: each connection has its own compressor state
             self._ws.send_binary(frame)
             self._flush()
@@ -506,6 +503,22 @@ class WebSocketConnection(asyncio.Protocol):
 class _Refused:
     code: CloseCode
     reason: str
+
+
+_last_wire: tuple[bytes, bytes] = (b"", b"")
+
+
+def _wire(frame: bytes) -> bytes:
+    """``frame`` as an unmasked binary websocket frame, encoded by websockets' stateless
+    encoder (no pass through each connection's state machine). A broadcast sends the same
+    bytes object to every peer in a row, so the last encoding is kept and reused."""
+    global _last_wire
+    last_frame, last_wire = _last_wire
+    if frame is last_frame:
+        return last_wire
+    wire = Frame(Opcode.BINARY, frame).serialize(mask=False)
+    _last_wire = (frame, wire)
+    return wire
 
 
 def _token(params: dict[str, list[str]], authorization: str) -> str | None:
