@@ -92,7 +92,9 @@ class LiveRoom:
         # even a change this room never heard of is seen within twice that time.
         self.members: dict[str, bool] | None = None
         self._members_read_at = 0.0
-        self._members_changes: list[tuple[str, bool | None]] | None = None
+        # Changes heard while each read (by number) runs; only the newest read's result counts.
+        self._members_reads = 0
+        self._members_changes: dict[int, list[tuple[str, bool | None]]] = {}
         self._membership = membership
         self._members_task: asyncio.Task[None] | None = None
         self.metrics: RoomMetrics = metrics or NoMetrics()
@@ -220,8 +222,8 @@ class LiveRoom:
         self.awareness_changed()
 
     def access_changed(self, user_id: str, can_edit: bool | None) -> None:
-        if self._members_changes is not None:
-            self._members_changes.append((user_id, can_edit))
+        for changes in self._members_changes.values():
+            changes.append((user_id, can_edit))
         if self.members is not None:
             _apply_member_change(self.members, user_id, can_edit)
         for peer in tuple(self.peers):
@@ -232,10 +234,14 @@ class LiveRoom:
                 peer.close(Disconnect.REVOKED)
 
     async def read_members(self) -> None:
-        """(Re)read the member list; changes heard while the read runs are applied on top."""
-        if self._membership is None or self._members_changes is not None:
+        """(Re)read the member list; changes heard while the read runs are applied on top.
+        A read that a newer one overtook is dropped (the newer one started after whatever
+        made it necessary, such as a gap in the fan-out)."""
+        if self._membership is None:
             return
-        self._members_changes = []
+        self._members_reads += 1
+        number = self._members_reads
+        changes = self._members_changes[number] = []
         read_at = asyncio.get_running_loop().time()
         try:
             members = await self._membership.members(self.doc_id)
@@ -243,7 +249,9 @@ class LiveRoom:
             log.warning("reading members failed", exc_info=True, extra={"project_id": self.doc_id})
             members = None
         finally:
-            changes, self._members_changes = self._members_changes, None
+            del self._members_changes[number]
+        if number != self._members_reads:
+            return
         if members is not None:
             for user_id, can_edit in changes:
                 _apply_member_change(members, user_id, can_edit)

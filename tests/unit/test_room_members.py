@@ -21,12 +21,14 @@ class FakeMembership:
         self.stored = members
         self.reads = 0
         self.gate: asyncio.Event | None = None
+        self.gates: list[asyncio.Event] = []  # one per read, taken in order, before ``gate``
 
     async def members(self, doc_id: str) -> dict[str, bool] | None:
         self.reads += 1
         snapshot = None if self.stored is None else dict(self.stored)
-        if self.gate is not None:
-            await self.gate.wait()
+        gate = self.gates.pop(0) if self.gates else self.gate
+        if gate is not None:
+            await gate.wait()
         return snapshot
 
 
@@ -89,6 +91,26 @@ async def test_a_lookup_during_the_load_waits_for_the_list() -> None:
     assert await lookup == (True, True)
     await joined
     assert membership.reads == 1
+
+
+async def test_a_read_overtaken_by_a_newer_one_is_dropped() -> None:
+    membership = FakeMembership({"alice": True, "bob": True})
+    rooms = _rooms(membership)
+    await rooms.join(DOC, FakePeer("alice"), can_edit=True)
+    live = _live(rooms)
+    first, second = asyncio.Event(), asyncio.Event()
+    membership.gates = [first, second]
+    older = asyncio.create_task(live.read_members())  # snapshot with bob
+    await asyncio.sleep(0.01)
+    membership.stored = {"alice": True}  # bob removed, and the change never heard
+    newer = asyncio.create_task(live.read_members())
+    await asyncio.sleep(0.01)
+    second.set()
+    await newer
+    first.set()
+    await older  # finishes last, with the stale snapshot: dropped
+    assert live.member("bob") == (False, False)
+    assert live.member("alice") == (True, True)
 
 
 async def test_an_old_list_is_read_again() -> None:
