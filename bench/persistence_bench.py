@@ -200,12 +200,7 @@ async def running_server(dsn: str, **env: str) -> AsyncIterator[tuple[ServerProc
             assert server.proc is not None
             yield server, server.proc.pid
         finally:
-            if server.proc is not None and server.proc.returncode is None:
-                try:
-                    await server.stop()
-                except TimeoutError:
-                    server.kill()
-                    await server.proc.wait()
+            await server.stop_or_kill()
 
 
 # -- 1. a long history -----------------------------------------------------------------------

@@ -246,13 +246,8 @@ async def test_postgres_outage_loses_no_accepted_edit(tmp_path: Path) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         try:
-            if server.proc is not None and server.proc.returncode is None:
-                # With the database still down, a graceful stop waits for the flush forever.
-                try:
-                    await server.stop()
-                except TimeoutError:
-                    server.kill()
-                    await server.proc.wait()
+            # With the database still down, a graceful stop waits for the flush forever.
+            await server.stop_or_kill()
         finally:
             await asyncio.to_thread(pg.destroy)
 

@@ -72,3 +72,14 @@ class ServerProcess:
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
         return await asyncio.wait_for(self.proc.wait(), 30)
+
+    async def stop_or_kill(self) -> None:
+        """Stop gracefully if it is running; kill it if that does not finish in time (a
+        graceful stop waits for an unreachable database to take the last updates)."""
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        try:
+            await self.stop()
+        except TimeoutError:
+            self.kill()
+            await self.proc.wait()
