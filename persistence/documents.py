@@ -95,7 +95,7 @@ class PgDocumentStore:
         # between two reads would leave the old state and an emptied log, i.e. lose what it
         # merged), and one round trip: in a join storm on a cold room every joiner waits for
         # this, and each round trip waits behind the storm's other work on the event loop.
-        rows = await self._db.pool.fetch(
+        rows = await self._db.fetch(
             "SELECT payload FROM ("
             " SELECT payload, 0 AS part, 0::bigint AS seq FROM doc_states WHERE project_id = $1"
             " UNION ALL"
@@ -108,7 +108,7 @@ class PgDocumentStore:
     async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
         if not updates:
             return
-        await self._db.pool.execute(
+        await self._db.execute(
             "INSERT INTO doc_updates (project_id, format, payload) "
             "SELECT $1, $2, unnest($3::bytea[])",
             uuid.UUID(doc_id),

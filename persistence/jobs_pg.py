@@ -95,7 +95,7 @@ class PgJobStore:
         self._db = db
 
     async def create(self, record: JobRecord) -> None:
-        await self._db.pool.execute(
+        await self._db.execute(
             """INSERT INTO jobs (id, kind, user_id, project_id, status, stage, progress, input,
                                  estimate, hold_id, usage, created_at, updated_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11::jsonb, $12, $12)""",
@@ -114,7 +114,7 @@ class PgJobStore:
         )
 
     async def get(self, job_id: uuid.UUID) -> JobRecord | None:
-        row = await self._db.pool.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+        row = await self._db.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
         return _record(row) if row is not None else None
 
     async def get_as(self, user_id: str, job_id: uuid.UUID) -> JobRecord | None:
@@ -137,7 +137,7 @@ class PgJobStore:
         return [_record(r) for r in rows]
 
     async def claim(self, job_id: uuid.UUID, attempt: int) -> JobRecord | None:
-        row = await self._db.pool.fetchrow(
+        row = await self._db.fetchrow(
             """UPDATE jobs SET status = 'running', attempts = $2, stage = 'started',
                               started_at = coalesce(started_at, now()), updated_at = now()
                WHERE id = $1 AND status IN ('queued', 'running') AND NOT cancel_requested
@@ -149,7 +149,7 @@ class PgJobStore:
 
     async def update(self, job_id: uuid.UUID, **fields: Any) -> bool:
         assignments, args = _assignments(fields, first=2)
-        result = await self._db.pool.execute(
+        result = await self._db.execute(
             f"""UPDATE jobs SET {assignments}, updated_at = now()
                 WHERE id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled')""",
             job_id,
@@ -158,7 +158,7 @@ class PgJobStore:
         return str(result).endswith(" 1")
 
     async def progress(self, job_id: uuid.UUID, progress: float, stage: str) -> bool:
-        cancel = await self._db.pool.fetchval(
+        cancel = await self._db.fetchval(
             """UPDATE jobs SET progress = greatest(progress, $2), stage = $3, updated_at = now()
                WHERE id = $1 AND status = 'running'
                RETURNING cancel_requested""",
@@ -173,7 +173,7 @@ class PgJobStore:
         return bool(cancel)
 
     async def save_checkpoint(self, job_id: uuid.UUID, name: str, value: Any) -> None:
-        await self._db.pool.execute(
+        await self._db.execute(
             """UPDATE jobs SET checkpoint = jsonb_set(checkpoint, ARRAY[$2], $3::jsonb),
                               updated_at = now()
                WHERE id = $1""",
@@ -186,7 +186,7 @@ class PgJobStore:
         if not status.final:
             raise ValueError(f"{status} is not a final status")
         assignments, args = _assignments({**fields, "status": status}, first=2)
-        result = await self._db.pool.execute(
+        result = await self._db.execute(
             f"""UPDATE jobs SET {assignments}, finished_at = now(), updated_at = now()
                 WHERE id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled')""",
             job_id,
@@ -195,7 +195,7 @@ class PgJobStore:
         return str(result).endswith(" 1")
 
     async def request_cancel(self, job_id: uuid.UUID, user_id: str) -> JobRecord | None:
-        row = await self._db.pool.fetchrow(
+        row = await self._db.fetchrow(
             """UPDATE jobs SET cancel_requested = true, updated_at = now()
                WHERE id = $1 AND user_id = $2 AND status IN ('queued', 'running')
                RETURNING *""",
@@ -205,7 +205,7 @@ class PgJobStore:
         return _record(row) if row is not None else None
 
     async def stuck(self, idle_s: float, limit: int) -> list[JobRecord]:
-        rows = await self._db.pool.fetch(
+        rows = await self._db.fetch(
             """SELECT j.* FROM jobs j
                WHERE j.status IN ('queued', 'running')
                  AND j.updated_at < now() - make_interval(secs => $1)
@@ -238,7 +238,7 @@ class PgVoiceStore:
         self._db = db
 
     async def add(self, voice: VoiceClone) -> VoiceClone:
-        row = await self._db.pool.fetchrow(
+        row = await self._db.fetchrow(
             """INSERT INTO voice_clones (id, user_id, name, description, provider,
                                          provider_voice_id, sample_count, job_id)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -254,7 +254,7 @@ class PgVoiceStore:
             voice.job_id,
         )
         if row is None:
-            row = await self._db.pool.fetchrow(
+            row = await self._db.fetchrow(
                 "SELECT * FROM voice_clones WHERE job_id = $1", voice.job_id
             )
         assert row is not None
@@ -271,7 +271,7 @@ class PgVoiceStore:
         return _voice(row) if row is not None else None
 
     async def delete(self, user_id: str, voice_id: uuid.UUID) -> bool:
-        result = await self._db.pool.execute(
+        result = await self._db.execute(
             "DELETE FROM voice_clones WHERE id = $1 AND user_id = $2", voice_id, user_id
         )
         return str(result).endswith(" 1")

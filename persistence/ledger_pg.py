@@ -218,7 +218,7 @@ class PgLedgerStore:
         return _hold(row, user_id) if row else None
 
     async def due_holds(self, limit: int) -> list[HoldRef]:
-        rows = await self._db.pool.fetch(_q("due_holds"), limit)
+        rows = await self._db.fetch(_q("due_holds"), limit)
         return [HoldRef(row["user_id"], _uuid(row["id"])) for row in rows]
 
     async def ledgers(self) -> AsyncIterator[UserLedger]:

@@ -72,7 +72,7 @@ class PgProjectDirectory:
         return _project(row)
 
     async def get_project(self, project_id: uuid.UUID) -> Project | None:
-        row = await self._db.pool.fetchrow(
+        row = await self._db.fetchrow(
             f"SELECT {_PROJECT_COLUMNS} FROM video_projects WHERE id = $1", project_id
         )
         return _project(row) if row is not None else None
@@ -86,7 +86,7 @@ class PgProjectDirectory:
         return [_project(r) for r in rows]
 
     async def role_of(self, project_id: uuid.UUID, user_id: str) -> Role | None:
-        role = await self._db.pool.fetchval(
+        role = await self._db.fetchval(
             "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
             project_id,
             user_id,
@@ -113,7 +113,7 @@ class PgProjectDirectory:
         if self._access_batches.get(project_id) is batch:
             del self._access_batches[project_id]
         try:
-            rows = await self._db.pool.fetch(
+            rows = await self._db.fetch(
                 """SELECT u.user_id, m.role FROM video_projects p
                    CROSS JOIN unnest($2::text[]) AS u(user_id)
                    LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = u.user_id
@@ -133,7 +133,7 @@ class PgProjectDirectory:
     async def members(self, doc_id: str) -> dict[str, bool] | None:
         """``crdt.ports.Membership``: every member and whether they may edit (None beyond
         ``MEMBERS_KEPT_MAX``, where joins go back to one query each)."""
-        rows = await self._db.pool.fetch(
+        rows = await self._db.fetch(
             "SELECT user_id, role FROM project_members WHERE project_id = $1 LIMIT $2",
             uuid.UUID(doc_id),
             MEMBERS_KEPT_MAX + 1,

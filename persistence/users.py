@@ -21,14 +21,14 @@ class RevokedUsers:
 
     async def refresh(self) -> frozenset[str]:
         """Reload the set; returns the users revoked since the last refresh."""
-        rows = await self._db.pool.fetch("SELECT user_id FROM revoked_users")
+        rows = await self._db.fetch("SELECT user_id FROM revoked_users")
         current = frozenset(r["user_id"] for r in rows)
         added = current - self.user_ids
         self.user_ids = current
         return added
 
     async def revoke(self, user_id: str, reason: str | None = None) -> None:
-        await self._db.pool.execute(
+        await self._db.execute(
             """INSERT INTO revoked_users (user_id, reason) VALUES ($1, $2)
                ON CONFLICT (user_id) DO UPDATE SET reason = EXCLUDED.reason, updated_at = now()""",
             user_id,
@@ -37,5 +37,5 @@ class RevokedUsers:
         self.user_ids = self.user_ids | {user_id}
 
     async def restore(self, user_id: str) -> None:
-        await self._db.pool.execute("DELETE FROM revoked_users WHERE user_id = $1", user_id)
+        await self._db.execute("DELETE FROM revoked_users WHERE user_id = $1", user_id)
         self.user_ids = self.user_ids - {user_id}
