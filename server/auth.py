@@ -54,6 +54,16 @@ class TokenVerifier:
         self.revoked = revoked
 
     async def verify(self, token: str | None) -> Identity:
+        identity = self.verify_now(token)
+        if identity is not None:
+            return identity
+        assert token is not None  # verify_now refused a missing one
+        key = await self._signing_key(token)
+        return self._remember(token, *self._decode(token, self._unverified_alg(token), key))
+
+    def verify_now(self, token: str | None) -> Identity | None:
+        """``verify`` without waiting: None when the token is signed with a key that may have
+        to be fetched first (JWKS), which ``verify`` does. Raises ``AuthError`` like it."""
         if not token:
             raise AuthError("token_missing", "an access token is required")
         cached = self._verified.get(token)
@@ -62,7 +72,21 @@ class TokenVerifier:
             if time.time() < exp + self._leeway_s:
                 return self._not_revoked(identity)
             del self._verified[token]
-        identity, exp = await self._verify(token)
+        if self._jwks is None:
+            # Only HS256 can verify, and PyJWT checks the algorithm while decoding: the header
+            # is not parsed on its own first. Parsing is most of the cost of a check (PyJWT
+            # validates every character of every segment), and a join storm checks one token
+            # per joiner.
+            alg = "HS256"
+        else:
+            alg = self._unverified_alg(token)
+            if alg in _ASYMMETRIC:
+                return None
+            if alg != "HS256":
+                raise AuthError("token_invalid", f"tokens signed with {alg!r} are not accepted")
+        return self._remember(token, *self._decode(token, alg, self._secret))
+
+    def _remember(self, token: str, identity: Identity, exp: float) -> Identity:
         self._not_revoked(identity)
         # Reconnect and join storms present the same tokens again and again; a signature
         # that verified once stays valid until the token expires.
@@ -76,19 +100,15 @@ class TokenVerifier:
             raise AuthError("token_revoked", "this user's access has been revoked")
         return identity
 
-    async def _verify(self, token: str) -> tuple[Identity, float]:
+    @staticmethod
+    def _unverified_alg(token: str) -> str:
         try:
-            header = jwt.get_unverified_header(token)
+            alg = jwt.get_unverified_header(token).get("alg")
         except jwt.PyJWTError as exc:
             raise AuthError("token_invalid", "the access token is malformed") from exc
-        alg = header.get("alg")
-        key: object
-        if alg == "HS256":
-            key = self._secret
-        elif alg in _ASYMMETRIC and self._jwks is not None:
-            key = await self._signing_key(token)
-        else:
-            raise AuthError("token_invalid", f"tokens signed with {alg!r} are not accepted")
+        return str(alg)
+
+    def _decode(self, token: str, alg: str, key: object) -> tuple[Identity, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -101,6 +121,8 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError as exc:
             raise AuthError("token_expired", "the access token has expired") from exc
+        except jwt.InvalidAlgorithmError as exc:
+            raise AuthError("token_invalid", f"only {alg} tokens are accepted") from exc
         except jwt.PyJWTError as exc:
             raise AuthError("token_invalid", f"the access token is invalid: {exc}") from exc
         sub = claims.get("sub")

@@ -13,7 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from server.auth import AuthError, TokenVerifier, mint_token
+from server.auth import AuthError, Identity, TokenVerifier, mint_token
 
 SECRET = "unit-test-secret-with-enough-length-000"
 
@@ -139,3 +139,24 @@ async def test_cached_verification_still_honours_expiry() -> None:
     with pytest.raises(AuthError) as err:
         await verifier.verify(token)
     assert err.value.code == "token_expired"
+
+
+async def test_verify_now_checks_without_waiting_unless_a_key_must_be_fetched(
+    jwks: tuple[str, rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey],
+) -> None:
+    url, rsa_key, _ = jwks
+    plain = TokenVerifier(SECRET, audience="authenticated")
+    assert plain.verify_now(mint_token(SECRET, "alice")) == Identity("alice")
+    with pytest.raises(AuthError) as err:
+        plain.verify_now(jwt.encode(_claims(), rsa_key, algorithm="RS256"))
+    assert err.value.code == "token_invalid"  # no JWKS: only HS256 verifies
+    with pytest.raises(AuthError) as err:
+        plain.verify_now(None)
+    assert err.value.code == "token_missing"
+
+    with_jwks = TokenVerifier(SECRET, audience="authenticated", jwks_url=url)
+    rs = jwt.encode(_claims(sub="rita"), rsa_key, algorithm="RS256", headers={"kid": "r1"})
+    assert with_jwks.verify_now(rs) is None  # its key may have to be fetched
+    assert (await with_jwks.verify(rs)).user_id == "rita"
+    assert with_jwks.verify_now(rs) == (await with_jwks.verify(rs))  # verified once: cached
+    assert with_jwks.verify_now(mint_token(SECRET, "hal")) == Identity("hal")
