@@ -46,6 +46,24 @@ class Membership(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FirstJoin:
+    """What opening a cold room for its first joiner reads (``FirstJoinReader``)."""
+
+    # As ``Membership.members``: None when there are too many to keep.
+    members: dict[str, bool] | None
+    # As ``DocumentStore.load``; None when the joiner is not a member (nothing of it was read).
+    updates: Sequence[bytes] | None
+
+
+class FirstJoinReader(Protocol):
+    """Reads a room's member list and document together, for the join that opens it."""
+
+    async def read_first_join(self, doc_id: str, user_id: str) -> FirstJoin:
+        """The member list and, only if ``user_id`` is a member, the document: one read."""
+        ...
+
+
 class DocumentStore(Protocol):
     """Durable storage of one document per id: an append-only log of updates."""
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +30,7 @@ from crdt.ports import (
     Disconnect,
     DocumentStore,
     Fanout,
+    FirstJoinReader,
     Membership,
     NoMetrics,
     Peer,
@@ -41,7 +42,7 @@ from crdt.protocol import EMPTY_UPDATE, encode_saved, encode_update
 from crdt.replication import Replicator
 from crdt.room import RemoteOrigin, Room
 
-__all__ = ["LiveRoom", "RoomSettings", "Rooms"]
+__all__ = ["LiveRoom", "NotAMember", "RoomSettings", "Rooms"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,10 @@ class RoomSettings:
     members_ttl_ms: int = 10_000
 
 
+class NotAMember(Exception):
+    """A cold room was opened for a join by someone its member list does not hold."""
+
+
 def _apply_member_change(members: dict[str, bool], user_id: str, can_edit: bool | None) -> None:
     if can_edit is None:
         members.pop(user_id, None)
@@ -83,6 +88,7 @@ class LiveRoom:
         hooks: RoomHooks | None = None,
         metrics: RoomMetrics | None = None,
         membership: Membership | None = None,
+        first_join: FirstJoinReader | None = None,
     ) -> None:
         self.doc_id = doc_id
         # The project's members (user id -> may edit), read with the document and kept
@@ -96,6 +102,7 @@ class LiveRoom:
         self._members_reads = 0
         self._members_changes: dict[int, list[tuple[str, bool | None]]] = {}
         self._membership = membership
+        self._first_join = first_join
         self._members_task: asyncio.Task[None] | None = None
         self.metrics: RoomMetrics = metrics or NoMetrics()
         self.room = Room(
@@ -127,20 +134,38 @@ class LiveRoom:
         self._unload_timer: asyncio.TimerHandle | None = None
         self._writer: asyncio.Task[None] | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Resolved once the first member-list read is over (``members`` may still be None).
+        self.members_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closing = False
         self.closed = asyncio.Event()
 
-    async def load(self) -> None:
+    async def load(self, *, first_joiner: str | None = None) -> None:
+        """Read the member list and the document.
+
+        For ``first_joiner`` (a join opening a cold room) the document is read only if the
+        member list shows that user is a member, so that no one else can make the server read
+        a document; otherwise ``NotAMember``. Every joiner of a storm waits for this load, and
+        under a storm every round trip, and every hop through another task, costs a turn of a
+        busy event loop: with a ``FirstJoinReader`` it is one statement, else two reads in a
+        row in this task.
+        """
         # Subscribe before reading the stored state, so that no update (and no access change)
         # can fall between them.
         if self.replicator is not None:
             await self.replicator.open()
         try:
-            updates, _ = await asyncio.gather(self._store.load(self.doc_id), self.read_members())
+            if first_joiner is None:
+                updates, _ = await asyncio.gather(
+                    self._store.load(self.doc_id), self.read_members()
+                )
+            else:
+                updates = await self._load_for(first_joiner)
         except BaseException:
+            self._members_known()
             if self.replicator is not None:
                 await self.replicator.close()
             raise
+        self._members_known()
         with self.room.doc.transaction(origin="store"):
             for update in updates:
                 self.room.doc.apply_update(update)
@@ -233,23 +258,57 @@ class LiveRoom:
             if can_edit is None:
                 peer.close(Disconnect.REVOKED)
 
+    async def _load_for(self, first_joiner: str) -> Sequence[bytes]:
+        if self._first_join is not None:
+            number, read_at = self._members_read_started()
+            try:
+                read = await self._first_join.read_first_join(self.doc_id, first_joiner)
+            finally:
+                changes = self._members_changes.pop(number)
+            self._members_read_done(number, read_at, read.members, changes)
+            updates = read.updates
+        else:
+            await self.read_members()
+            member = self.members is not None and first_joiner in self.members
+            updates = await self._store.load(self.doc_id) if member else None
+        if updates is None:
+            self.members = None  # this room is dropped: its joiners ask the database
+            raise NotAMember(first_joiner)
+        self._members_known()
+        return updates
+
+    def _members_known(self) -> None:
+        if not self.members_known.done():
+            self.members_known.set_result(None)
+
     async def read_members(self) -> None:
         """(Re)read the member list; changes heard while the read runs are applied on top.
         A read that a newer one overtook is dropped (the newer one started after whatever
         made it necessary, such as a gap in the fan-out)."""
         if self._membership is None:
             return
-        self._members_reads += 1
-        number = self._members_reads
-        changes = self._members_changes[number] = []
-        read_at = asyncio.get_running_loop().time()
+        number, read_at = self._members_read_started()
         try:
             members = await self._membership.members(self.doc_id)
         except Exception:  # joins fall back to a query each
             log.warning("reading members failed", exc_info=True, extra={"project_id": self.doc_id})
             members = None
         finally:
-            del self._members_changes[number]
+            changes = self._members_changes.pop(number)
+        self._members_read_done(number, read_at, members, changes)
+
+    def _members_read_started(self) -> tuple[int, float]:
+        self._members_reads += 1
+        self._members_changes[self._members_reads] = []
+        return self._members_reads, asyncio.get_running_loop().time()
+
+    def _members_read_done(
+        self,
+        number: int,
+        read_at: float,
+        members: dict[str, bool] | None,
+        changes: list[tuple[str, bool | None]],
+    ) -> None:
         if number != self._members_reads:
             return
         if members is not None:
@@ -428,6 +487,8 @@ class Rooms:
         # Who may join; rooms keep their project's member list while live (set by the
         # composition root; without it every join is checked by the caller).
         self.membership: Membership | None = None
+        # Reads a cold room's member list and document in one go for its first joiner.
+        self.first_join: FirstJoinReader | None = None
 
     def __len__(self) -> int:
         return len(self._rooms)
@@ -444,30 +505,61 @@ class Rooms:
             if live.closing:
                 await live.closed.wait()
                 continue
-            await asyncio.shield(live.ready)
+            try:
+                await asyncio.shield(live.ready)
+            except NotAMember:
+                continue  # opened for someone who may not join; this join opens it anew
             return live
+        live = self._new_room(doc_id)
+        await self._load(live)
+        return live
+
+    def _new_room(self, doc_id: str) -> LiveRoom:
         live = LiveRoom(
-            doc_id, self._store, self._settings, self._hooks, self._metrics, self.membership
+            doc_id,
+            self._store,
+            self._settings,
+            self._hooks,
+            self._metrics,
+            self.membership,
+            self.first_join,
         )
         if self.fanout is not None:
             live.replicator = Replicator(
                 live, self.fanout, confirm_timeout_s=self._settings.confirm_timeout_ms / 1000
             )
         self._rooms[doc_id] = live
+        return live
+
+    async def _load(self, live: LiveRoom, *, first_joiner: str | None = None) -> None:
         try:
-            await live.load()
+            await live.load(first_joiner=first_joiner)
         except BaseException as exc:
-            del self._rooms[doc_id]
+            if self._rooms.get(live.doc_id) is live:
+                del self._rooms[live.doc_id]
             live.ready.set_exception(exc)
             live.ready.exception()  # Mark retrieved: joiners waiting on it get it re-raised.
             raise
         live.ready.set_result(None)
-        return live
 
     async def join(
         self, doc_id: str, peer: Peer, *, can_edit: bool, wants_saved: bool = False
     ) -> LiveRoom:
         live = await self._open(doc_id)
+        self.join_live(live, peer, can_edit=can_edit, wants_saved=wants_saved)
+        return live
+
+    def live_now(self, doc_id: str) -> LiveRoom | None:
+        """The room if it is loaded and open, for joins that wait for nothing."""
+        live = self._rooms.get(doc_id)
+        if live is None or live.closing or not live.ready.done() or live.ready.exception():
+            return None
+        return live
+
+    def join_live(
+        self, live: LiveRoom, peer: Peer, *, can_edit: bool, wants_saved: bool = False
+    ) -> None:
+        """``join`` a room from ``live_now`` (or ``_open``): the greeting is queued at once."""
         if live._unload_timer is not None:
             live._unload_timer.cancel()
             live._unload_timer = None
@@ -476,7 +568,6 @@ class Rooms:
             live.saved_peers.add(peer)
         for frame in live.room.connect(peer, can_edit=can_edit):
             live.send(peer, frame)
-        return live
 
     def receive(self, live: LiveRoom, peer: Peer, frame: bytes) -> None:
         """Handle one frame; raises ``crdt.errors.ProtocolError`` for bad input."""
@@ -525,18 +616,30 @@ class Rooms:
             self._rooms.pop(live.doc_id, None)
 
     async def member(self, doc_id: str, user_id: str) -> tuple[bool, bool] | None:
-        """``(is_member, can_edit)`` from a live room's member list; None when not known here
-        (the caller asks the database). A room still loading is waited for: in a join storm
-        on a cold room, its load is already on the way and a query per batch would only add
-        round trips."""
-        live = self.get(doc_id)
+        """``(is_member, can_edit)`` for a joiner, from the room's member list; None when not
+        known here (the caller asks the database).
+
+        A cold room is opened on the way, for this user (``LiveRoom.load``): in a join storm
+        the first joiner's read of the member list (with the document, if it may have it)
+        answers every other joiner, who waits for it instead of running a query of its own.
+        """
+        live = self._rooms.get(doc_id)
         if live is None:
-            return None
-        if not live.ready.done():
+            if self.membership is None:
+                return None
+            live = self._new_room(doc_id)
             try:
-                await asyncio.shield(live.ready)
+                await self._load(live, first_joiner=user_id)
+            except NotAMember:
+                return None  # the database tells which refusal (no such project, not a member)
             except Exception:  # noqa: BLE001 - the load failed; the caller asks the database
                 return None
+            # Unloaded after the grace period unless the join follows (it may be refused).
+            self._maybe_schedule_unload(live)
+        elif live.closing:
+            return None
+        elif not live.members_known.done():
+            await asyncio.shield(live.members_known)
         return live.member(user_id)
 
     def set_can_edit(self, doc_id: str, user_id: str, can_edit: bool) -> None:

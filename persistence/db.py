@@ -59,15 +59,43 @@ class Database:
     pool still hands the connection to no one else until it is back and reset.
     """
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    def __init__(self) -> None:
+        self.pool: asyncpg.Pool
         self._releases: set[asyncio.Task[None]] = set()
+        self._kept_prepared: list[tuple[str, tuple[object, ...]]] = []
 
     @classmethod
     async def connect(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> Database:
-        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        db = cls()
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, init=db._prepare_kept
+        )
         assert pool is not None
-        return cls(pool)
+        db.pool = pool
+        return db
+
+    async def keep_prepared(self, query: str, *args: object) -> None:
+        """Have ``query`` prepared on every connection, those open now and those opened later.
+
+        A statement a connection has not seen costs a round trip to prepare before the one that
+        runs it. For the statement a join storm waits on, that second round trip lands behind
+        the storm's work on the event loop; pool connections come and go (idle ones close after
+        five minutes), so the first storm after a quiet spell would pay it. ``args`` must make
+        the statement match nothing: it is run to fill asyncpg's statement cache.
+        """
+        self._kept_prepared.append((query, args))
+        idle = self.pool.get_idle_size()
+        conns = [await self.pool.acquire() for _ in range(idle)]
+        try:
+            for conn in conns:
+                await conn.fetch(query, *args)
+        finally:
+            for conn in conns:
+                await self.pool.release(conn)
+
+    async def _prepare_kept(self, conn: asyncpg.Connection) -> None:
+        for query, args in self._kept_prepared:
+            await conn.fetch(query, *args)
 
     async def close(self) -> None:
         await asyncio.gather(*self._releases)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from billing.service import CreditService
+from persistence.first_join import PgFirstJoinReader
 from persistence.ledger_pg import PgLedgerStore
 from persistence.projects_pg import PgProjectDirectory
 from persistence.users import RevokedUsers
@@ -58,6 +59,8 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     db, rooms, fanout, dsn = collab.db, collab.rooms, collab.fanout, collab.dsn
     directory = PgProjectDirectory(db)
     rooms.membership = directory
+    rooms.first_join = first_join = PgFirstJoinReader(db)
+    await first_join.keep_prepared()
     metrics.track(metrics.rooms, lambda: len(rooms))
     revoked = RevokedUsers(db)
     await revoked.refresh()

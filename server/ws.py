@@ -314,11 +314,21 @@ class WebSocketConnection(asyncio.Protocol):
         params = parse_qs(query)
         token = _token(params, request.headers.get("Authorization", ""))
         wants_saved = params.get("saved", [""])[-1] in ("1", "true")
-        # Open at once, and admit afterwards: the client sends its sync step 1 while the
-        # token, the membership and the room are checked, so the answer leaves with the
+        # A join that waits for nothing (token checked without I/O, live room that knows its
+        # members) is admitted here, and the greeting leaves in the same write as the 101.
+        admitted = self._admit_now(token, project)
+        if isinstance(admitted, tuple):
+            self._accept(response, corked=True)
+            self._join_now(*admitted, wants_saved)
+            return
+        # Otherwise open at once and admit afterwards: the client sends its sync step 1 while
+        # the token, the membership and the room are checked, so the answer leaves with the
         # greeting instead of a round trip later. Nothing of the document is sent before the
         # client is admitted, and a refusal is a close code (which an HTTP status would hide).
         self._accept(response)
+        if isinstance(admitted, _Refused):
+            self.close_with(admitted.code, admitted.reason)
+            return
         task = self._loop.create_task(self._open_safely(token, project, wants_saved))
         tasks = self._server_state.tasks
         tasks.add(task)
@@ -332,10 +342,14 @@ class WebSocketConnection(asyncio.Protocol):
             self.transport.write(response.serialize())
             self.transport.close()
 
-    def _accept(self, response: Response) -> None:
-        """Send the 101; what follows is gathered until the client joined (``_uncork``)."""
+    def _accept(self, response: Response, *, corked: bool = False) -> None:
+        """Send the 101 (``corked``: with the greeting); what follows is gathered until the
+        client joined (``_uncork``)."""
         self.accepted = True
         self._raw_frames = not self._ws.extensions
+        if corked:
+            self._corked = [response.serialize()]
+            return
         if self.transport is not None:
             self.transport.write(response.serialize())
         self._corked = []
@@ -375,8 +389,23 @@ class WebSocketConnection(asyncio.Protocol):
         if self.closing:  # the client left, or was closed, while the room loaded
             services.rooms.leave(live, self)
             return
+        self._joined(live)
+
+    def _join_now(self, live: LiveRoom, can_edit: bool, saved: bool) -> None:
+        """Join from the handshake: ``_open`` for an admission that waited for nothing."""
+        contextvars.copy_context().run(self._join_live, live, can_edit, saved)
+
+    def _join_live(self, live: LiveRoom, can_edit: bool, saved: bool) -> None:
+        log_context.request_id.set(uuid.uuid4().hex)
+        log_context.project_id.set(live.doc_id)
+        services = self._services
+        services.idle.add(self)
+        services.rooms.join_live(live, self, can_edit=can_edit, wants_saved=saved)
+        self._joined(live)
+
+    def _joined(self, live: LiveRoom) -> None:
         self.live = live
-        # From here on, messages are handled in data_received, under this task's log context.
+        # From here on, messages are handled in data_received, under this log context.
         self._context = contextvars.copy_context()
         early, self._early = self._early, None
         for message in early or ():
@@ -385,6 +414,27 @@ class WebSocketConnection(asyncio.Protocol):
             self._handle(message)
         self._uncork()
 
+    def _admit_now(
+        self, token: str | None, project: str
+    ) -> tuple[LiveRoom, bool] | _Refused | None:
+        """``_admit`` when nothing has to be waited for; None when something has."""
+        services = self._services
+        try:
+            identity = services.verifier.verify_now(token)
+        except AuthError as exc:
+            return _Refused(CloseCode.NOT_AUTHENTICATED, exc.code)
+        if identity is None:
+            return None  # its signing key may have to be fetched
+        project_id = _project_id(project)
+        if project_id is None:
+            return _Refused(CloseCode.NO_SUCH_PROJECT, "no such project")
+        live = services.rooms.live_now(project_id)
+        known = live.member(identity.user_id) if live is not None else None
+        if live is None or known is None:
+            return None
+        admitted = self._admitted(identity.user_id, *known)
+        return admitted if isinstance(admitted, _Refused) else (live, admitted)
+
     async def _admit(self, token: str | None, project: str) -> tuple[str, bool] | _Refused:
         """The project id and whether the user may edit, or the close code and reason."""
         services = self._services
@@ -392,31 +442,35 @@ class WebSocketConnection(asyncio.Protocol):
             identity = await services.verifier.verify(token)
         except AuthError as exc:
             return _Refused(CloseCode.NOT_AUTHENTICATED, exc.code)
-        try:
-            project_id = uuid.UUID(project)
-        except ValueError:
+        project_id = _project_id(project)
+        if project_id is None:
             return _Refused(CloseCode.NO_SUCH_PROJECT, "no such project")
-        # A live room knows its members (kept current by every access change it hears): a
-        # join storm on it needs no query, whose round trips are slow on a busy event loop.
-        known = await services.rooms.member(str(project_id), identity.user_id)
-        if known is not None:
-            is_member, can_edit = known
-        else:
+        # A live room knows its members (kept current by every access change it hears), and
+        # a cold one is opened for this join with one read that answers every other joiner.
+        known = await services.rooms.member(project_id, identity.user_id)
+        if known is None:
             try:
-                exists, role = await services.directory.access(project_id, identity.user_id)
+                exists, role = await services.directory.access(
+                    uuid.UUID(project_id), identity.user_id
+                )
             except Exception:  # the database is unreachable: the client should retry
                 log.exception("membership check failed")
                 return _Refused(CloseCode.TRY_AGAIN_LATER, "temporarily unavailable")
             if not exists:
                 return _Refused(CloseCode.NO_SUCH_PROJECT, "no such project")
-            is_member, can_edit = role is not None, role is not None and role.can_edit
+            known = (role is not None, role is not None and role.can_edit)
+        admitted = self._admitted(identity.user_id, *known)
+        return admitted if isinstance(admitted, _Refused) else (project_id, admitted)
+
+    def _admitted(self, user_id: str, is_member: bool, can_edit: bool) -> bool | _Refused:
+        """Whether the admitted user may edit, or why they are refused."""
         if not is_member:
             return _Refused(CloseCode.NOT_A_MEMBER, "not a member of this project")
-        open_for_user = services.idle.per_user.get(identity.user_id, 0)
-        if open_for_user >= services.settings.user_connections_max:
+        services = self._services
+        if services.idle.per_user.get(user_id, 0) >= services.settings.user_connections_max:
             return _Refused(CloseCode.RATE_LIMITED, "too many open connections for this user")
-        self._user_id = identity.user_id
-        return str(project_id), can_edit
+        self._user_id = user_id
+        return can_edit
 
     # -- frames ----------------------------------------------------------------------------
 
@@ -519,6 +573,14 @@ def _wire(frame: bytes) -> bytes:
     wire = Frame(Opcode.BINARY, frame).serialize(mask=False)
     _last_wire = (frame, wire)
     return wire
+
+
+def _project_id(project: str) -> str | None:
+    """The project id in canonical form, or None if it is not a UUID."""
+    try:
+        return str(uuid.UUID(project))
+    except ValueError:
+        return None
 
 
 def _token(params: dict[str, list[str]], authorization: str) -> str | None:

@@ -70,3 +70,26 @@ async def test_a_user_transaction_leaves_nothing_behind_on_the_connection(
         assert not row["uid"]
     finally:
         await db.close()
+
+
+async def test_a_kept_statement_is_prepared_on_every_connection(database_url: str) -> None:
+    db = await Database.connect(database_url, min_size=2, max_size=3)
+    query = "SELECT $1::int + 40"
+    count = "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1"
+    try:
+        await db.keep_prepared(query, 0)
+
+        async def prepared_on_each(n: int) -> list[int]:
+            conns = [await db.pool.acquire() for _ in range(n)]  # n distinct sessions
+            try:
+                return [await c.fetchval(count, query) for c in conns]
+            finally:
+                for c in conns:
+                    await db.pool.release(c)
+
+        assert await prepared_on_each(2) == [1, 1]
+        await db.pool.expire_connections()  # replaced by new sessions on their next use
+        assert await prepared_on_each(3) == [1, 1, 1]  # the third one opened just now
+        assert await db.fetchval(query, 2) == 42
+    finally:
+        await db.close()

@@ -16,6 +16,7 @@ from websockets.uri import parse_uri
 
 from crdt.protocol import encode_sync_step1, encode_update
 from server.close_codes import CloseCode
+from server.ws import WebSocketConnection
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
 from tests.support.yclient import YClient, eventually
@@ -131,3 +132,84 @@ async def test_what_a_client_sends_before_admission_is_capped(
             await blocker.close()
         await patient.wait_synced()  # admitted once the check could run, and answered
         await patient.close()
+
+
+class RecordingTransport(asyncio.Transport):
+    """What a connection writes, write by write, with nothing sent anywhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def _upgrade_request(url: str) -> bytes:
+    client = ClientProtocol(parse_uri(url))
+    client.send_request(client.connect())
+    return b"".join(client.data_to_send())
+
+
+def _connection(server: RunningServer) -> tuple[WebSocketConnection, RecordingTransport]:
+    uv = server.server
+    conn = WebSocketConnection(config=uv.config, server_state=uv.server_state, app_state={})
+    transport = RecordingTransport()
+    conn.connection_made(transport)
+    return conn, transport
+
+
+async def test_a_live_room_greets_a_joiner_in_the_write_of_the_101(server: RunningServer) -> None:
+    pid = await server.create_project("alice")
+    await server.add_member("alice", pid, "bob", "viewer")
+    keeper = await YClient(server.ws_url(pid, "alice")).connect()
+    await keeper.wait_synced()  # the room is live and knows its members
+    conn, transport = _connection(server)
+    try:
+        # Handled within data_received: no turn of the event loop in between.
+        conn.data_received(_upgrade_request(server.ws_url(pid, "bob")))
+        assert len(transport.writes) == 1
+        head, _, frames = transport.writes[0].partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101 ")
+        assert frames.startswith(b"\x82") and frames[2:4] == b"\x00\x00"  # our sync step 1
+    finally:
+        conn.connection_lost(None)
+
+    # A cold room: the 101 at once, the greeting only once the room is open.
+    other = await server.create_project("alice")
+    await eventually(lambda: server.services.rooms.get(other) is None)
+    conn, transport = _connection(server)
+    try:
+        conn.data_received(_upgrade_request(server.ws_url(other, "alice")))
+        assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 101 ")
+        assert transport.writes[0].endswith(b"\r\n\r\n")
+        await eventually(lambda: len(transport.writes) == 2)
+        assert transport.writes[1][2:4] == b"\x00\x00"
+    finally:
+        conn.connection_lost(None)
+    await keeper.close()
+
+
+async def test_live_room_refusals_keep_their_close_codes(server: RunningServer) -> None:
+    pid = await server.create_project("alice")
+    keeper = await YClient(server.ws_url(pid, "alice")).connect()
+    await keeper.wait_synced()
+    outsider = await YClient(server.ws_url(pid, "mallory")).connect(handshake=False)
+    assert await outsider.wait_closed() == CloseCode.NOT_A_MEMBER
+    forged = server.ws_url(pid, token="not-a-token")
+    anonymous = await YClient(forged).connect(handshake=False)
+    assert await anonymous.wait_closed() == CloseCode.NOT_AUTHENTICATED
+    await keeper.close()

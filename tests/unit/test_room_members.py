@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 
 from crdt.fanout_memory import MemoryFanout, MemoryHub
+from crdt.ports import FirstJoin
 from crdt.rooms import LiveRoom, Rooms, RoomSettings
 from persistence.memory import MemoryDocumentStore
 from tests.support.yclient import eventually
@@ -38,16 +40,77 @@ def _live(rooms: Rooms) -> LiveRoom:
     return live
 
 
-def _rooms(membership: FakeMembership, settings: RoomSettings = SETTINGS) -> Rooms:
-    rooms = Rooms(MemoryDocumentStore(), settings)
+class CountingStore(MemoryDocumentStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+
+    async def load(self, doc_id: str) -> Sequence[bytes]:
+        self.loads += 1
+        return await super().load(doc_id)
+
+
+def _rooms(
+    membership: FakeMembership,
+    settings: RoomSettings = SETTINGS,
+    store: MemoryDocumentStore | None = None,
+) -> Rooms:
+    rooms = Rooms(store or MemoryDocumentStore(), settings)
     rooms.membership = membership
     return rooms
+
+
+async def test_a_cold_room_opens_for_its_first_joiner_member_list_first() -> None:
+    membership = FakeMembership({"alice": True, "vera": False})
+    membership.gate = asyncio.Event()
+    store = CountingStore()
+    rooms = _rooms(membership, RoomSettings(unload_grace_ms=50), store)
+    first = asyncio.create_task(rooms.member(DOC, "alice"))
+    await asyncio.sleep(0.01)
+    others = [asyncio.create_task(rooms.member(DOC, user)) for user in ("vera", "mallory")]
+    await asyncio.sleep(0.01)
+    assert membership.reads == 1 and store.loads == 0  # the document waits for the list
+    assert not any(task.done() for task in (first, *others))
+    membership.gate.set()
+    assert await first == (True, True)
+    assert [await task for task in others] == [(True, False), (False, False)]
+    assert membership.reads == 1 and store.loads == 1  # one read each, for every joiner
+    # Opened for a join that never came (refused, or the client left): unloaded all the same.
+    await eventually(lambda: rooms.get(DOC) is None)
+
+
+async def test_a_non_member_opening_a_cold_room_reads_no_document() -> None:
+    membership = FakeMembership({"alice": True})
+    membership.gate = asyncio.Event()
+    store = CountingStore()
+    rooms = _rooms(membership, store=store)
+    mallory = asyncio.create_task(rooms.member(DOC, "mallory"))
+    await asyncio.sleep(0.01)
+    alice_lookup = asyncio.create_task(rooms.member(DOC, "alice"))
+    # Admitted by the database meanwhile: joins once the room is opened for her instead.
+    alice_join = asyncio.create_task(rooms.join(DOC, FakePeer("alice"), can_edit=True))
+    await asyncio.sleep(0.01)
+    membership.gate.set()
+    assert await mallory is None  # the database tells which refusal
+    assert await alice_lookup is None  # that list is not kept: ask the database
+    live = await alice_join
+    assert store.loads == 1  # alice's join only
+    assert rooms.get(DOC) is live and len(live.peers) == 1
+    assert membership.reads == 2
+
+
+async def test_an_unknown_project_or_an_unkept_list_opens_no_room() -> None:
+    # No members at all (no such project), or too many to keep: the database answers.
+    for members in ({}, None):
+        store = CountingStore()
+        rooms = _rooms(FakeMembership(members), store=store)
+        assert await rooms.member(DOC, "alice") is None
+        assert rooms.get(DOC) is None and store.loads == 0
 
 
 async def test_members_are_known_while_the_room_is_live() -> None:
     membership = FakeMembership({"alice": True, "vera": False})
     rooms = _rooms(membership)
-    assert await rooms.member(DOC, "alice") is None  # no live room: ask the database
     live = await rooms.join(DOC, FakePeer("alice"), can_edit=True)
     assert await rooms.member(DOC, "alice") == (True, True)
     assert await rooms.member(DOC, "vera") == (True, False)
@@ -160,3 +223,42 @@ async def test_a_removal_on_another_instance_reaches_this_rooms_list() -> None:
     b_members.stored = {"alice": True, "erin": False}
     hub.gap("test")
     await eventually(lambda: b_members.reads == 2 and _live(b).member("erin") == (True, False))
+
+
+class FakeFirstJoin:
+    """One read for member list and document, as ``PgFirstJoinReader``; held by ``gate``."""
+
+    def __init__(self, membership: FakeMembership, store: MemoryDocumentStore) -> None:
+        self.membership, self.store = membership, store
+        self.reads = 0
+        self.gate = asyncio.Event()
+
+    async def read_first_join(self, doc_id: str, user_id: str) -> FirstJoin:
+        self.reads += 1
+        members = None if self.membership.stored is None else dict(self.membership.stored)
+        updates = list(self.store.updates.get(doc_id, ())) if user_id in (members or {}) else None
+        await self.gate.wait()
+        return FirstJoin(members, updates)
+
+
+async def test_a_first_join_reader_opens_a_cold_room_in_one_read() -> None:
+    membership = FakeMembership({"alice": True, "bob": True})
+    store = CountingStore()
+    rooms = _rooms(membership, store=store)
+    reader = rooms.first_join = FakeFirstJoin(membership, store)
+    first = asyncio.create_task(rooms.member(DOC, "alice"))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(rooms.member(DOC, "bob"))
+    rooms.revoke(DOC, "bob")  # heard while the read runs: applied on top of it
+    reader.gate.set()
+    assert await first == (True, True)
+    assert await second == (False, False)
+    assert reader.reads == 1 and membership.reads == 0 and store.loads == 0
+    assert _live(rooms).ready.done()
+
+    reader.gate.clear()
+    other = str(uuid.uuid4())
+    refused = asyncio.create_task(rooms.member(other, "mallory"))
+    await asyncio.sleep(0.01)
+    reader.gate.set()
+    assert await refused is None and rooms.get(other) is None
