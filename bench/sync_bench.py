@@ -18,7 +18,8 @@ loop, which is separate from every server process):
   latency p50/p99 (send to receive, over every delivery to every other client), delivered over
   expected deliveries, and the server's CPU use over the run;
 - storm: ``--storm-clients`` clients connect to one room at once; time until every client has
-  its sync step 2, and the p99 of the per-client times. For ours the room is cold (created
+  its sync step 2, the p99 of the per-client times, and the CPU time the server and the load
+  generator used meanwhile. For ours the room is cold (created
   earlier and unloaded since), so the storm includes loading it from the database; then the
   same storm again at once, on the room the first one left loaded;
 - memory: the server's RSS (``VmRSS``) before and after opening as many connections, 50 at a
@@ -303,6 +304,9 @@ class ServerFigures:
     storm: StormResult | None = None
     # The same storm again at once, on the room the first one left loaded.
     storm_live: StormResult | None = None
+    # CPU seconds the server and the load generator used during the first storm.
+    storm_server_cpu_s: float = math.nan
+    storm_clients_cpu_s: float = math.nan
     memory_kb_per_conn: float = math.nan
     knee_steps: list[KneeStep] = field(default_factory=list)
 
@@ -371,16 +375,20 @@ async def _measure_storm(
     deflate: bool,
 ) -> None:
     for live in (False, True):
+        cpu_before, own_before = server.cpu_s(), time.process_time()
         storm, clients = await connect_storm(url_for, args.storm_clients, deflate=deflate)
+        cpu_s, own_s = server.cpu_s() - cpu_before, time.process_time() - own_before
         await close_all(clients)
         if live:
             figures.storm_live = storm
         else:
             figures.storm = storm
+            figures.storm_server_cpu_s, figures.storm_clients_cpu_s = cpu_s, own_s
         log(
             f"{server.name}: storm{' (live room)' if live else ''} {storm.synced}/{storm.clients} "
             f"synced in {storm.total_s:.2f} s, p50 {storm.p50_ms:.0f} ms, "
-            f"p99 {storm.p99_ms:.0f} ms {'; '.join(storm.errors[:3])}"
+            f"p99 {storm.p99_ms:.0f} ms, server CPU {cpu_s:.2f} s, clients CPU {own_s:.2f} s "
+            f"{'; '.join(storm.errors[:3])}"
         )
 
 
@@ -485,6 +493,13 @@ def _rows(storm_clients: int) -> list[Row]:
         *rows,
         Row(f"storm {storm_clients}: all synced (s)", lambda f: _storm(f).total_s, digits=2),
         Row(f"storm {storm_clients}: p99 per client (ms)", lambda f: _storm(f).p99_ms),
+        Row(f"storm {storm_clients}: server CPU (s)", lambda f: f.storm_server_cpu_s, digits=2),
+        Row(
+            f"storm {storm_clients}: load generator CPU (s)",
+            lambda f: f.storm_clients_cpu_s,
+            digits=2,
+            ratio=False,
+        ),
         Row(
             f"storm {storm_clients} again, room live: all synced (s)",
             lambda f: _storm(f, live=True).total_s,
