@@ -7,8 +7,9 @@ writer task; that measured 29 KB per idle connection, and every broadcast woke o
 recipient. Here a connection is one object on its transport: websockets' sans-I/O
 ``ServerProtocol`` parses the handshake and the frames, each message is handled synchronously
 in ``data_received``, and frames go out with ``transport.write``. The transport's write buffer
-is the bounded send queue. Only the opening (token, membership, loading the room) runs in a
-task, which ends once the client has joined.
+is the bounded send queue. A join of a live room is admitted in the handshake callback too;
+only an opening that has to wait (a cold room to load, a signing key to fetch) runs in a task,
+which ends once the client has joined.
 
 All protocol work happens in ``crdt.room`` (pure) and ``crdt.rooms`` (registry); this module
 authenticates, moves bytes between the transport and the room and closes with the right code.
