@@ -23,6 +23,7 @@ import pytest
 from pycrdt import Doc, Map
 
 from server.auth import mint_token
+from server.close_codes import CloseCode
 from tests.support.long_mode import scale
 from tests.support.process import ServerProcess
 from tests.support.server import TEST_SECRET
@@ -162,6 +163,9 @@ async def test_postgres_outage_loses_no_accepted_edit(tmp_path: Path) -> None:
         auth = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(base_url=base, headers=auth, timeout=10) as http:
             project_ids = [await _create_project(http, f"room {i}") for i in range(ROOMS)]
+            # Opened by nobody until the outage: a join then has to read it from the database.
+            cold_pid = await _create_project(http, "cold")
+            cold_url = f"ws://127.0.0.1:{server.port}/ws/{cold_pid}?token={token}"
             rooms: dict[str, list[Editor]] = {}
             for pid in project_ids:
                 url = f"ws://127.0.0.1:{server.port}/ws/{pid}?token={token}"
@@ -185,6 +189,9 @@ async def test_postgres_outage_loses_no_accepted_edit(tmp_path: Path) -> None:
                 if response.status_code == 503:
                     readyz_during.append(response.json())
                 await asyncio.sleep(0.25)
+            # A join that needs the database is refused with "try again later", not left hanging.
+            refused = await YClient(cold_url).connect(handshake=False)
+            assert await refused.wait_closed(timeout=20) == CloseCode.TRY_AGAIN_LATER
             # Still down: the rooms synced every edit in memory.
             editing.clear()
             written_in_outage = sum(len(e.written) for e in editors)
@@ -222,6 +229,9 @@ async def test_postgres_outage_loses_no_accepted_edit(tmp_path: Path) -> None:
                 while not await all_stored():
                     assert time.monotonic() < deadline, f"{len(expected - stored)} edits not stored"
                     await asyncio.sleep(0.2)
+            late = await YClient(cold_url).connect()  # the database is back: the join goes through
+            await late.wait_synced()
+            await late.close()
             # And a fresh load of each room, after it unloaded, holds them too.
             for e in editors:
                 await e.client.close()
