@@ -552,7 +552,8 @@ class Rooms:
     def live_now(self, doc_id: str) -> LiveRoom | None:
         """The room if it is loaded and open, for joins that wait for nothing."""
         live = self._rooms.get(doc_id)
-        if live is None or live.closing or not live.ready.done() or live.ready.exception():
+        # A room whose load failed is no longer registered, so a done load here succeeded.
+        if live is None or live.closing or not live.ready.done():
             return None
         return live
 
