@@ -136,6 +136,8 @@ class LiveRoom:
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # Resolved once the first member-list read is over (``members`` may still be None).
         self.members_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Joins waiting for this room to open, without a task each (``Rooms.wait_open``).
+        self._waiting: list[Callable[[LiveRoom | None], None]] = []
         self.closing = False
         self.closed = asyncio.Event()
 
@@ -276,6 +278,15 @@ class LiveRoom:
             raise NotAMember(first_joiner)
         self._members_known()
         return updates
+
+    def _opened(self, live: LiveRoom | None) -> None:
+        """The load ended: hand the room (None if it failed) to every join waiting for it."""
+        waiting, self._waiting = self._waiting, []
+        for opened in waiting:
+            try:
+                opened(live)
+            except Exception:  # a bug in one join must not keep the room from the others
+                log.exception("admitting a waiting join failed", extra={"project_id": self.doc_id})
 
     def _members_known(self) -> None:
         if not self.members_known.done():
@@ -539,8 +550,10 @@ class Rooms:
                 del self._rooms[live.doc_id]
             live.ready.set_exception(exc)
             live.ready.exception()  # Mark retrieved: joiners waiting on it get it re-raised.
+            live._opened(None)
             raise
         live.ready.set_result(None)
+        live._opened(live)
 
     async def join(
         self, doc_id: str, peer: Peer, *, can_edit: bool, wants_saved: bool = False
@@ -548,6 +561,28 @@ class Rooms:
         live = await self._open(doc_id)
         self.join_live(live, peer, can_edit=can_edit, wants_saved=wants_saved)
         return live
+
+    def wait_open(
+        self, doc_id: str, user_id: str, opened: Callable[[LiveRoom | None], None]
+    ) -> bool:
+        """Call ``opened`` with the room once it is open (with None if opening it failed),
+        opening a cold room for ``user_id`` (see ``member``); False if the room is already
+        open, or is closing, or there is no member list to open it with.
+
+        This is how the joins of a storm on a cold room wait: a callback each, called in the
+        step that opens the room, instead of a task each. Under a storm a busy event loop runs
+        in turns of tens of milliseconds, and each hop through a future and a task costs a
+        turn; this way the whole storm is admitted in the turn the room opens.
+        """
+        live = self._rooms.get(doc_id)
+        if live is None:
+            if self.membership is None:
+                return False
+            live = self._open_for(doc_id, user_id)
+        elif live.closing or live.ready.done():
+            return False
+        live._waiting.append(opened)
+        return True
 
     def live_now(self, doc_id: str) -> LiveRoom | None:
         """The room if it is loaded and open, for joins that wait for nothing."""
@@ -628,20 +663,31 @@ class Rooms:
         if live is None:
             if self.membership is None:
                 return None
-            live = self._new_room(doc_id)
-            try:
-                await self._load(live, first_joiner=user_id)
-            except NotAMember:
-                return None  # the database tells which refusal (no such project, not a member)
-            except Exception:  # noqa: BLE001 - the load failed; the caller asks the database
-                return None
-            # Unloaded after the grace period unless the join follows (it may be refused).
-            self._maybe_schedule_unload(live)
+            live = self._open_for(doc_id, user_id)
         elif live.closing:
             return None
-        elif not live.members_known.done():
+        if not live.members_known.done():
             await asyncio.shield(live.members_known)
         return live.member(user_id)
+
+    def _open_for(self, doc_id: str, user_id: str) -> LiveRoom:
+        """Register a cold room and start loading it for its first joiner ``user_id``."""
+        live = self._new_room(doc_id)
+        task = asyncio.create_task(self._open_cold(live, user_id), name=f"open:{doc_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return live
+
+    async def _open_cold(self, live: LiveRoom, first_joiner: str) -> None:
+        try:
+            await self._load(live, first_joiner=first_joiner)
+        except NotAMember:
+            return  # the database tells its joiners which refusal (no such project, not a member)
+        except Exception:  # its joiners ask the database, which tells them to retry if it is down
+            log.warning("opening a room failed", exc_info=True, extra={"project_id": live.doc_id})
+            return
+        # Unloaded after the grace period unless a join follows (they may all be refused).
+        self._maybe_schedule_unload(live)
 
     def set_can_edit(self, doc_id: str, user_id: str, can_edit: bool) -> None:
         """A member's role changed: applies to their open connections on every instance."""

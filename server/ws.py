@@ -7,9 +7,11 @@ writer task; that measured 29 KB per idle connection, and every broadcast woke o
 recipient. Here a connection is one object on its transport: websockets' sans-I/O
 ``ServerProtocol`` parses the handshake and the frames, each message is handled synchronously
 in ``data_received``, and frames go out with ``transport.write``. The transport's write buffer
-is the bounded send queue. A join of a live room is admitted in the handshake callback too;
-only an opening that has to wait (a cold room to load, a signing key to fetch) runs in a task,
-which ends once the client has joined.
+is the bounded send queue. A join of a live room is admitted in the handshake callback too.
+A join of a cold room waits for the room to load (one read, one task per room, not per
+connection) and is admitted in the step that opens it. Only a join that has to wait for
+something else (a signing key to fetch, a membership the room's list does not answer) runs in
+a task of its own, which ends once the client has joined.
 
 All protocol work happens in ``crdt.room`` (pure) and ``crdt.rooms`` (registry); this module
 authenticates, moves bytes between the transport and the room and closes with the right code.
@@ -23,6 +25,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, unquote
 
@@ -330,6 +333,15 @@ class WebSocketConnection(asyncio.Protocol):
         if isinstance(admitted, _Refused):
             self.close_with(admitted.code, admitted.reason)
             return
+        if isinstance(admitted, _Verified):
+            # A cold room (or one being opened) admits this join when it opens, without a task.
+            waiting = _Waiting(admitted.user_id, token, project, wants_saved)
+            opened = partial(self._room_opened, waiting)
+            if self._services.rooms.wait_open(admitted.project_id, admitted.user_id, opened):
+                return
+        self._open_in_task(token, project, wants_saved)
+
+    def _open_in_task(self, token: str | None, project: str, wants_saved: bool) -> None:
         task = self._loop.create_task(self._open_safely(token, project, wants_saved))
         tasks = self._server_state.tasks
         tasks.add(task)
@@ -392,6 +404,25 @@ class WebSocketConnection(asyncio.Protocol):
             return
         self._joined(live)
 
+    def _room_opened(self, waiting: _Waiting, live: LiveRoom | None) -> None:
+        """The room this join waited for opened (None: its load failed, or it was opened for
+        someone who may not join): join it if its member list answers, else ``_open``."""
+        if self.closing:  # the client left, or the server is stopping
+            return
+        try:
+            known = live.member(waiting.user_id) if live is not None and not live.closing else None
+            if live is None or known is None:
+                self._open_in_task(waiting.token, waiting.project, waiting.saved)
+                return
+            admitted = self._admitted(waiting.user_id, *known)
+            if isinstance(admitted, _Refused):
+                self.close_with(admitted.code, admitted.reason)
+                return
+            self._join_now(live, admitted, waiting.saved)
+        except Exception:  # a bug: this connection goes, the room and the other joins stay
+            log.exception("admitting a websocket connection failed")
+            self.close_with(CloseCode.INTERNAL_ERROR, "internal error")
+
     def _join_now(self, live: LiveRoom, can_edit: bool, saved: bool) -> None:
         """Join from the handshake: ``_open`` for an admission that waited for nothing."""
         contextvars.copy_context().run(self._join_live, live, can_edit, saved)
@@ -417,8 +448,9 @@ class WebSocketConnection(asyncio.Protocol):
 
     def _admit_now(
         self, token: str | None, project: str
-    ) -> tuple[LiveRoom, bool] | _Refused | None:
-        """``_admit`` when nothing has to be waited for; None when something has."""
+    ) -> tuple[LiveRoom, bool] | _Refused | _Verified | None:
+        """``_admit`` when nothing has to be waited for; when the room has to be waited for,
+        who the token is for; None when the token may need I/O."""
         services = self._services
         try:
             identity = services.verifier.verify_now(token)
@@ -432,7 +464,7 @@ class WebSocketConnection(asyncio.Protocol):
         live = services.rooms.live_now(project_id)
         known = live.member(identity.user_id) if live is not None else None
         if live is None or known is None:
-            return None
+            return _Verified(identity.user_id, project_id)
         admitted = self._admitted(identity.user_id, *known)
         return admitted if isinstance(admitted, _Refused) else (live, admitted)
 
@@ -558,6 +590,25 @@ class WebSocketConnection(asyncio.Protocol):
 class _Refused:
     code: CloseCode
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A valid token for a well-formed project id, whose room is not live (or does not
+    know its members)."""
+
+    user_id: str
+    project_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """A join waiting for its room to open, with what ``_open`` needs if it cannot."""
+
+    user_id: str
+    token: str | None
+    project: str
+    saved: bool
 
 
 _last_wire: tuple[bytes, bytes] = (b"", b"")

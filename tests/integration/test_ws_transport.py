@@ -203,6 +203,51 @@ async def test_a_live_room_greets_a_joiner_in_the_write_of_the_101(server: Runni
     await keeper.close()
 
 
+def _close_code(write: bytes) -> int:
+    """The code of the (unmasked) close frame a write starts with."""
+    assert write[0] == 0x88, write[:8]
+    return int.from_bytes(write[2:4], "big")
+
+
+async def test_joins_of_a_cold_room_are_admitted_when_it_opens(server: RunningServer) -> None:
+    pid = await server.create_project("alice")
+    await server.add_member("alice", pid, "bob", "viewer")
+    await eventually(lambda: len(server.services.rooms) == 0)  # unloaded, not just unloading
+    tasks = server.server.server_state.tasks
+    tasks_before = len(tasks)
+    joins = {user: _connection(server) for user in ("alice", "bob", "mallory")}
+    try:
+        for user, (conn, _) in joins.items():
+            conn.data_received(_upgrade_request(server.ws_url(pid, user)))
+        # One load for the room; no task per connection.
+        assert len(tasks) == tasks_before
+        for _, transport in joins.values():
+            assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 101 ")
+        await eventually(lambda: all(len(t.writes) == 2 for _, t in joins.values()))
+        for user in ("alice", "bob"):
+            assert joins[user][1].writes[1][2:4] == b"\x00\x00"  # greeted: our sync step 1
+        assert _close_code(joins["mallory"][1].writes[1]) == CloseCode.NOT_A_MEMBER
+        live = server.services.rooms.get(pid)
+        assert live is not None and {p.user_id for p in live.peers} == {"alice", "bob"}
+    finally:
+        for conn, _ in joins.values():
+            conn.connection_lost(None)
+
+    # Opened for a non-member first: not opened for anyone; the others ask the database.
+    other = await server.create_project("alice")
+    await eventually(lambda: len(server.services.rooms) == 0)
+    joins = {user: _connection(server) for user in ("mallory", "alice")}
+    try:
+        for user, (conn, _) in joins.items():
+            conn.data_received(_upgrade_request(server.ws_url(other, user)))
+        await eventually(lambda: all(len(t.writes) == 2 for _, t in joins.values()))
+        assert _close_code(joins["mallory"][1].writes[1]) == CloseCode.NOT_A_MEMBER
+        assert joins["alice"][1].writes[1][2:4] == b"\x00\x00"
+    finally:
+        for conn, _ in joins.values():
+            conn.connection_lost(None)
+
+
 async def test_live_room_refusals_keep_their_close_codes(server: RunningServer) -> None:
     pid = await server.create_project("alice")
     keeper = await YClient(server.ws_url(pid, "alice")).connect()

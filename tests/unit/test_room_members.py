@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from crdt.fanout_memory import MemoryFanout, MemoryHub
 from crdt.ports import FirstJoin
@@ -262,3 +262,64 @@ async def test_a_first_join_reader_opens_a_cold_room_in_one_read() -> None:
     await asyncio.sleep(0.01)
     reader.gate.set()
     assert await refused is None and rooms.get(other) is None
+
+
+async def test_joins_of_a_cold_room_wait_for_it_without_a_task_each() -> None:
+    membership = FakeMembership({"alice": True, "bob": False})
+    store = CountingStore()
+    rooms = _rooms(membership, store=store)
+    reader = rooms.first_join = FakeFirstJoin(membership, store)
+    calls: list[tuple[str, LiveRoom | None, str]] = []
+
+    def opened(user: str) -> Callable[[LiveRoom | None], None]:
+        def call(live: LiveRoom | None) -> None:
+            task = asyncio.current_task()
+            calls.append((user, live, task.get_name() if task is not None else ""))
+            if user == "buggy":
+                raise RuntimeError("a bug in one join")
+
+        return call
+
+    tasks_before = len(asyncio.all_tasks())
+    for user in ("alice", "buggy", "bob"):
+        assert rooms.wait_open(DOC, user, opened(user))
+    assert len(asyncio.all_tasks()) == tasks_before + 1  # the room's load, not one per join
+    await asyncio.sleep(0.01)
+    assert calls == [] and reader.reads == 1
+    reader.gate.set()
+    await eventually(lambda: len(calls) == 3)
+    live = _live(rooms)
+    # Each called once, with the open room, within the step of the load that opened it; the
+    # join that failed kept no other join (nor the room) from opening.
+    assert calls == [(user, live, f"open:{DOC}") for user in ("alice", "buggy", "bob")]
+    assert live.ready.done() and rooms.live_now(DOC) is live
+    assert not rooms.wait_open(DOC, "alice", opened("late"))  # open: join it at once
+    assert reader.reads == 1 and store.loads == 0
+
+
+async def test_joins_waiting_for_a_room_that_does_not_open_get_none() -> None:
+    membership = FakeMembership({"alice": True})
+    store = CountingStore()
+    rooms = _rooms(membership, store=store)
+    reader = rooms.first_join = FakeFirstJoin(membership, store)
+    reader.gate.set()
+    got: list[LiveRoom | None] = []
+    # Opened for a non-member: the document is not read, the room is dropped, and its joins
+    # (alice included) go and ask the database.
+    assert rooms.wait_open(DOC, "mallory", got.append)
+    assert rooms.wait_open(DOC, "alice", got.append)
+    await eventually(lambda: len(got) == 2)
+    assert got == [None, None] and rooms.get(DOC) is None and store.loads == 0
+
+    class Unreachable(FakeFirstJoin):
+        async def read_first_join(self, doc_id: str, user_id: str) -> FirstJoin:
+            raise OSError("database unreachable")
+
+    rooms.first_join = Unreachable(membership, store)
+    got.clear()
+    assert rooms.wait_open(DOC, "alice", got.append)
+    await eventually(lambda: got == [None])
+    assert rooms.get(DOC) is None
+    # Without a member list to open rooms with, there is nothing to wait for.
+    rooms.membership = None
+    assert not rooms.wait_open(DOC, "alice", got.append)
