@@ -241,6 +241,9 @@ class WebSocketConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self._upgrade is not None:
+            self._upgrade.close()
+            self._upgrade = None
         self._server_state.connections.discard(self)
         if self._close_timer is not None:
             self._close_timer.cancel()

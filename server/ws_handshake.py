@@ -21,20 +21,33 @@ class UpgradeRequestReader:
     def __init__(self) -> None:
         self._url = b""
         self._headers: list[tuple[str, str]] = []
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self.request: Request | None = None
         # Bytes after the head (a client that did not wait for the 101), if any.
         self.rest = b""
 
     def feed(self, data: bytes) -> None:
-        """Raises ``ValueError`` for bytes that are not an HTTP request head."""
+        """Raises ``ValueError`` for bytes that are not an HTTP request head (and for any
+        after the head was read)."""
+        parser = self._parser
+        if parser is None:
+            raise ValueError("the request head was already read")
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             # The head is complete; what follows it is websocket frames.
             self.rest = data[upgrade.args[0] :] if upgrade.args else b""
         except httptools.HttpParserError as exc:
+            self._parser = None
             raise ValueError(f"malformed upgrade request: {exc}") from exc
+        if self.request is not None:
+            # The parser holds this reader (its callbacks): a cycle the garbage collector would
+            # have to find, keeping the request with it, for every connection of a join storm.
+            self._parser = None
+
+    def close(self) -> None:
+        """The connection went before its head was read: let the parser go (see ``feed``)."""
+        self._parser = None
 
     # httptools callbacks
 
