@@ -338,9 +338,9 @@ class WebSocketConnection(asyncio.Protocol):
             return
         if isinstance(admitted, _Verified):
             # A cold room (or one being opened) admits this join when it opens, without a task.
-            waiting = _Waiting(admitted.user_id, token, project, wants_saved)
-            opened = partial(self._room_opened, waiting)
-            if self._services.rooms.wait_open(admitted.project_id, admitted.user_id, opened):
+            user_id = admitted.user_id
+            opened = partial(self._room_opened, user_id, token, project, wants_saved)
+            if self._services.rooms.wait_open(admitted.project_id, user_id, opened):
                 return
         self._open_in_task(token, project, wants_saved)
 
@@ -407,21 +407,23 @@ class WebSocketConnection(asyncio.Protocol):
             return
         self._joined(live)
 
-    def _room_opened(self, waiting: _Waiting, live: LiveRoom | None) -> None:
+    def _room_opened(
+        self, user_id: str, token: str | None, project: str, saved: bool, live: LiveRoom | None
+    ) -> None:
         """The room this join waited for opened (None: its load failed, or it was opened for
         someone who may not join): join it if its member list answers, else ``_open``."""
         if self.closing:  # the client left, or the server is stopping
             return
         try:
-            known = live.member(waiting.user_id) if live is not None and not live.closing else None
+            known = live.member(user_id) if live is not None and not live.closing else None
             if live is None or known is None:
-                self._open_in_task(waiting.token, waiting.project, waiting.saved)
+                self._open_in_task(token, project, saved)
                 return
-            admitted = self._admitted(waiting.user_id, *known)
+            admitted = self._admitted(user_id, *known)
             if isinstance(admitted, _Refused):
                 self.close_with(admitted.code, admitted.reason)
                 return
-            self._join_now(live, admitted, waiting.saved)
+            self._join_now(live, admitted, saved)
         except Exception:  # a bug: this connection goes, the room and the other joins stay
             log.exception("admitting a websocket connection failed")
             self.close_with(CloseCode.INTERNAL_ERROR, "internal error")
@@ -602,16 +604,6 @@ class _Verified:
 
     user_id: str
     project_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Waiting:
-    """A join waiting for its room to open, with what ``_open`` needs if it cannot."""
-
-    user_id: str
-    token: str | None
-    project: str
-    saved: bool
 
 
 _last_wire: tuple[bytes, bytes] = (b"", b"")
