@@ -8,6 +8,7 @@ import sys
 
 BENCHMARKS = [
     ("sync", ["bench.sync_bench"]),
+    ("join cost", ["bench.join_cost"]),
     ("cluster", ["bench.cluster_bench"]),
     ("persistence", ["bench.persistence_bench"]),
     ("restore", ["bench.restore_bench"]),

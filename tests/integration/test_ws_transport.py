@@ -19,6 +19,7 @@ from server.close_codes import CloseCode
 from server.ws import WebSocketConnection
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
+from tests.support.transport import RecordingTransport, upgrade_request
 from tests.support.yclient import YClient, eventually
 
 
@@ -134,36 +135,6 @@ async def test_what_a_client_sends_before_admission_is_capped(
         await patient.close()
 
 
-class RecordingTransport(asyncio.Transport):
-    """What a connection writes, write by write, with nothing sent anywhere."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.writes.append(bytes(data))
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-
-def _upgrade_request(url: str) -> bytes:
-    client = ClientProtocol(parse_uri(url))
-    client.send_request(client.connect())
-    return b"".join(client.data_to_send())
-
-
 def _connection(server: RunningServer) -> tuple[WebSocketConnection, RecordingTransport]:
     uv = server.server
     conn = WebSocketConnection(config=uv.config, server_state=uv.server_state, app_state={})
@@ -180,7 +151,7 @@ async def test_a_live_room_greets_a_joiner_in_the_write_of_the_101(server: Runni
     conn, transport = _connection(server)
     try:
         # Handled within data_received: no turn of the event loop in between.
-        conn.data_received(_upgrade_request(server.ws_url(pid, "bob")))
+        conn.data_received(upgrade_request(server.ws_url(pid, "bob")))
         assert len(transport.writes) == 1
         head, _, frames = transport.writes[0].partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101 ")
@@ -193,7 +164,7 @@ async def test_a_live_room_greets_a_joiner_in_the_write_of_the_101(server: Runni
     await eventually(lambda: server.services.rooms.get(other) is None)
     conn, transport = _connection(server)
     try:
-        conn.data_received(_upgrade_request(server.ws_url(other, "alice")))
+        conn.data_received(upgrade_request(server.ws_url(other, "alice")))
         assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 101 ")
         assert transport.writes[0].endswith(b"\r\n\r\n")
         await eventually(lambda: len(transport.writes) == 2)
@@ -218,7 +189,7 @@ async def test_joins_of_a_cold_room_are_admitted_when_it_opens(server: RunningSe
     joins = {user: _connection(server) for user in ("alice", "bob", "mallory")}
     try:
         for user, (conn, _) in joins.items():
-            conn.data_received(_upgrade_request(server.ws_url(pid, user)))
+            conn.data_received(upgrade_request(server.ws_url(pid, user)))
         # One load for the room; no task per connection.
         assert len(tasks) == tasks_before
         for _, transport in joins.values():
@@ -239,7 +210,7 @@ async def test_joins_of_a_cold_room_are_admitted_when_it_opens(server: RunningSe
     joins = {user: _connection(server) for user in ("mallory", "alice")}
     try:
         for user, (conn, _) in joins.items():
-            conn.data_received(_upgrade_request(server.ws_url(other, user)))
+            conn.data_received(upgrade_request(server.ws_url(other, user)))
         await eventually(lambda: all(len(t.writes) == 2 for _, t in joins.values()))
         assert _close_code(joins["mallory"][1].writes[1]) == CloseCode.NOT_A_MEMBER
         assert joins["alice"][1].writes[1][2:4] == b"\x00\x00"
