@@ -1,0 +1,166 @@
+"""The quick HS256 check: takes the common valid token, and nothing PyJWT would refuse."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import jwt
+import pytest
+from hypothesis import find, given, settings
+from hypothesis import strategies as st
+
+from server.auth import mint_token
+from server.auth_hs256 import HS256Check
+
+SECRET = "unit-test-secret-with-enough-length-000"
+LEEWAY_S = 30
+CHECK = HS256Check(SECRET.encode(), "authenticated", None, LEEWAY_S)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _token(header: dict[str, object], claims: dict[str, object], secret: str = SECRET) -> str:
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = hmac.digest(secret.encode(), signing_input.encode(), hashlib.sha256)
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def _pyjwt(token: str, check: HS256Check = CHECK) -> tuple[str, int]:
+    claims = jwt.decode(
+        token,
+        check.key,
+        algorithms=["HS256"],
+        audience=check.audience,
+        issuer=check.issuer,
+        leeway=check.leeway_s,
+        options={"require": ["exp", "sub"], "verify_aud": check.audience is not None},
+    )
+    return claims["sub"], claims["exp"]
+
+
+def _claims(**changes: object) -> dict[str, object]:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "sub": "alice",
+        "role": "authenticated",
+        "aud": "authenticated",
+        "iat": now,
+        "exp": now + 3600,
+    }
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def test_takes_a_minted_token_as_pyjwt_does() -> None:
+    token = mint_token(SECRET, "alice")
+    assert CHECK.accepted(token, time.time()) == _pyjwt(token)
+
+
+def test_takes_supabase_shaped_headers_and_audience_lists() -> None:
+    header = {"alg": "HS256", "typ": "JWT", "kid": "k1"}
+    for claims in (_claims(), _claims(aud=["other", "authenticated"]), _claims(jti="j-1")):
+        token = _token(header, claims)
+        assert CHECK.accepted(token, time.time()) == _pyjwt(token)
+
+
+def test_checks_the_issuer_when_one_is_set() -> None:
+    check = HS256Check(SECRET.encode(), None, "https://x.supabase.co/auth/v1", LEEWAY_S)
+    good = _token({"alg": "HS256"}, _claims(iss="https://x.supabase.co/auth/v1"))
+    assert check.accepted(good, time.time()) == _pyjwt(good, check)
+    assert check.accepted(_token({"alg": "HS256"}, _claims(iss="other")), time.time()) is None
+    assert check.accepted(_token({"alg": "HS256"}, _claims()), time.time()) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "claims", "secret"),
+    [
+        ({"alg": "HS256"}, _claims(), "another-secret-of-enough-length-0000000"),
+        ({"alg": "HS384"}, _claims(), SECRET),
+        ({"alg": "none"}, _claims(), SECRET),
+        ({"alg": "HS256", "crit": ["b64"], "b64": False}, _claims(), SECRET),
+        ({"alg": "HS256", "kid": 7}, _claims(), SECRET),
+        ({"alg": "HS256"}, _claims(exp=int(time.time()) - LEEWAY_S - 5), SECRET),
+        ({"alg": "HS256"}, _claims(exp=str(int(time.time()) + 60)), SECRET),
+        ({"alg": "HS256"}, _claims(exp=True), SECRET),
+        ({"alg": "HS256"}, _claims(exp=time.time() + 60.5), SECRET),
+        ({"alg": "HS256"}, _claims(iat=int(time.time()) + 3600), SECRET),
+        ({"alg": "HS256"}, _claims(nbf=int(time.time()) + 3600), SECRET),
+        ({"alg": "HS256"}, _claims(sub=""), SECRET),
+        ({"alg": "HS256"}, _claims(sub=42), SECRET),
+        ({"alg": "HS256"}, _claims(aud="anon"), SECRET),
+        ({"alg": "HS256"}, _claims(aud=["authenticated", 1]), SECRET),
+        ({"alg": "HS256"}, _claims(jti=5), SECRET),
+    ],
+)
+def test_leaves_every_doubtful_token_to_pyjwt(
+    header: dict[str, object], claims: dict[str, object], secret: str
+) -> None:
+    assert CHECK.accepted(_token(header, claims, secret), time.time()) is None
+
+
+def test_leaves_non_canonical_segments_to_pyjwt() -> None:
+    token = mint_token(SECRET, "alice")
+    head, payload, signature = token.split(".")
+    for spelled in (
+        f"{head}.{payload}.{signature}=",
+        f"{head}.{payload}.{signature} ",
+        f"{head}.{payload}",
+        f"{head}.{payload}.{signature}.",
+        f"{head}.{payload}.{signature[:-1]}{'B' if signature[-1] == 'A' else 'A'}",
+        f"{head}.{payload}+.{signature}",
+    ):
+        assert CHECK.accepted(spelled, time.time()) is None
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.lists(st.sampled_from(["authenticated", "anon", 3]), max_size=3),
+)
+# Times relative to now, kept clear of the leeway's edge by a second.
+_offsets = st.sampled_from([-7200, -LEEWAY_S - 1, -LEEWAY_S + 1, 0, 60, 7200])
+
+
+@st.composite
+def _tokens(draw: st.DrawFn) -> str:
+    """A valid token with a few of its header fields, claims or key changed."""
+    now = int(time.time())
+    header: dict[str, object] = {"alg": "HS256", "typ": "JWT"}
+    claims = _claims()
+    changes = draw(st.sets(st.sampled_from(["alg", "typ", "kid", "crit", "x5u"])))
+    for name in changes:
+        header[name] = draw(st.one_of(st.sampled_from(["HS256", "HS512", "JWT"]), _values))
+    for name in draw(st.sets(st.sampled_from(["sub", "aud", "jti", "iss", "exp", "iat", "nbf"]))):
+        if draw(st.booleans()):
+            claims.pop(name, None)
+        else:
+            claims[name] = draw(
+                st.one_of(_values, _offsets.map(lambda o: now + o), _offsets.map(str))
+            )
+    secret = draw(st.sampled_from([SECRET, SECRET, SECRET + "x"]))
+    return _token(header, claims, secret)
+
+
+def test_the_generated_tokens_include_ones_it_takes_and_ones_it_leaves() -> None:
+    def taken(token: str) -> bool:
+        return CHECK.accepted(token, time.time()) is not None
+
+    assert taken(find(_tokens(), taken))
+    assert not taken(find(_tokens(), lambda t: not taken(t)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_tokens())
+def test_anything_it_takes_pyjwt_takes_with_the_same_subject_and_expiry(token: str) -> None:
+    quick = CHECK.accepted(token, time.time())
+    if quick is not None:
+        assert _pyjwt(token) == quick
