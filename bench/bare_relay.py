@@ -6,8 +6,10 @@ of being forwarded, so y-websocket clients consider themselves synced (forwardin
 also make a join storm quadratic, which no real server does).
 
 It runs on the same stack as ``flowai serve``: uvicorn for HTTP, with every websocket upgrade
-handed to a protocol class on the transport (``server.ws``), websockets' sans-I/O parser, frames
-written with ``transport.write``, the same backlog and frame limit. Comparing the two isolates
+handed to a protocol class on the transport (``server.ws``), a connection that opens with a join
+(of ``/bench-...``, the sync benchmark's rooms) routed to it directly (``server.ws_router``),
+websockets' sans-I/O parser, frames written with ``transport.write``, the same backlog and frame
+limit. Comparing the two isolates
 the cost of the token check, the membership lookup, the document and the room work.
 
     python -m bench.bare_relay --host 127.0.0.1 --port 8100
@@ -28,6 +30,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
+
+from server.ws_router import FirstRequestRouter
 
 SYNC_STEP1_PREFIX = b"\x00\x00"
 EMPTY_SYNC_STEP2 = b"\x00\x01\x02\x00\x00"
@@ -84,6 +88,14 @@ class RelayConnection(asyncio.Protocol):
                 transport.close()
 
 
+class RelayRouter(FirstRequestRouter):
+    """As ``flowai serve`` does, a connection that opens with a join (the sync benchmark's
+    rooms are ``/bench-...``) skips uvicorn's HTTP protocol."""
+
+    websocket_request = b"GET /bench-"
+    websocket_protocol = RelayConnection
+
+
 async def healthz(_request: HttpRequest) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
@@ -100,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         app,
         host=args.host,
         port=args.port,
+        http=RelayRouter,
         ws=RelayConnection,
         backlog=2048,
         log_config=None,

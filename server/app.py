@@ -40,6 +40,9 @@ from server.ws import IdleConnections
 # Give this to uvicorn's ``ws`` setting: ``/ws/{project_id}`` is served by this protocol class
 # on the transport, not through ASGI (see ``server.ws``).
 WEBSOCKET_PROTOCOL = "server.ws:WebSocketConnection"
+# And this to its ``http`` setting: a connection that opens with a join skips uvicorn's HTTP
+# protocol (see ``server.ws_router``); every other request is served by it as usual.
+HTTP_PROTOCOL = "server.ws:JoinRouter"
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
-    from server.app import WEBSOCKET_PROTOCOL
+    from server.app import HTTP_PROTOCOL, WEBSOCKET_PROTOCOL
     from server.logging_setup import configure_logging
 
     host = args.host or settings.host
@@ -42,6 +42,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=workers,
         host=host,
         port=port,
+        http=HTTP_PROTOCOL,
         ws=WEBSOCKET_PROTOCOL,
         backlog=settings.backlog,
         log_config=None,

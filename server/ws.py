@@ -44,6 +44,7 @@ from server.backpressure import send_admitted
 from server.close_codes import CloseCode
 from server.rate_limit import TokenBucket
 from server.ws_handshake import UpgradeRequestReader
+from server.ws_router import FirstRequestRouter
 
 if TYPE_CHECKING:
     from uvicorn.config import Config
@@ -685,3 +686,12 @@ class IdleConnections:
         while True:
             await asyncio.sleep(max(0.05, period))
             self.sweep(loop.time())
+
+
+class JoinRouter(FirstRequestRouter):
+    """uvicorn's ``http`` protocol for ``flowai serve``: a connection that opens with a join
+    of ``/ws/{project_id}`` goes straight to ``WebSocketConnection`` (see ``server.ws_router``).
+    """
+
+    websocket_request = b"GET " + _PATH_PREFIX.encode()
+    websocket_protocol = WebSocketConnection

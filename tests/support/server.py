@@ -12,7 +12,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from server.app import WEBSOCKET_PROTOCOL, create_app
+from server.app import HTTP_PROTOCOL, WEBSOCKET_PROTOCOL, create_app
 from server.auth import mint_token
 from server.services import Services
 from server.settings import Settings
@@ -75,6 +75,7 @@ async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
     app = create_app(settings)
     config = uvicorn.Config(
         app,
+        http=HTTP_PROTOCOL,
         ws=WEBSOCKET_PROTOCOL,
         log_config=None,
         access_log=False,
