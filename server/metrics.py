@@ -10,6 +10,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from persistence.db import Database
+from server.wire_metrics import WireCollector, WireFigures
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +25,9 @@ class Metrics:
         r = self.registry
         self.rooms = Gauge("flowai_rooms", "Rooms loaded in this process", registry=r)
         self.connections = Gauge("flowai_connections", "Open websocket connections", registry=r)
-        self.messages_in = Counter("flowai_ws_messages_in", "Frames received", registry=r)
-        self.bytes_in = Counter("flowai_ws_bytes_in", "Bytes received", registry=r)
-        self.messages_out = Counter("flowai_ws_messages_out", "Frames sent", registry=r)
-        self.bytes_out = Counter("flowai_ws_bytes_out", "Bytes sent", registry=r)
-        self.apply_seconds = Histogram(
-            "flowai_frame_handle_seconds",
-            "Time to decode, apply and fan out one received frame",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
+        # Per-frame figures: plain integers on the hot path (see ``server.wire_metrics``).
+        self.wire = WireFigures(_LATENCY_BUCKETS)
+        r.register(WireCollector(self.wire))
         self.closes = Counter(
             "flowai_ws_closes", "Connections closed by the server, by code", ["code"], registry=r
         )

@@ -183,9 +183,9 @@ class WebSocketConnection(asyncio.Protocol):
         else:  # permessage-deflate: each connection has its own compressor state
             self._ws.send_binary(frame)
             self._flush()
-        metrics = self._services.metrics
-        metrics.messages_out.inc()
-        metrics.bytes_out.inc(len(frame))
+        wire = self._services.metrics.wire
+        wire.messages_out += 1
+        wire.bytes_out += len(frame)
         return True
 
     def close(self, reason: Disconnect) -> None:
@@ -559,9 +559,9 @@ class WebSocketConnection(asyncio.Protocol):
         services = self._services
         live = self.live
         assert live is not None
-        metrics = services.metrics
-        metrics.messages_in.inc()
-        metrics.bytes_in.inc(len(message))
+        wire = services.metrics.wire
+        wire.messages_in += 1
+        wire.bytes_in += len(message)
         started = time.perf_counter()
         try:
             services.rooms.receive(live, self, message)
@@ -573,7 +573,7 @@ class WebSocketConnection(asyncio.Protocol):
             log.exception("handling a message failed", extra={"project_id": live.doc_id})
             self.close_with(CloseCode.INTERNAL_ERROR, "internal error")
             return
-        metrics.apply_seconds.observe(time.perf_counter() - started)
+        wire.handled(time.perf_counter() - started)
 
     def ping(self) -> None:
         """Keep proxies and NATs from dropping a quiet connection."""
