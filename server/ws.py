@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from server.auth import AuthError
 from server.backpressure import send_admitted
 from server.close_codes import CloseCode
 from server.rate_limit import TokenBucket
-from server.ws_handshake import UpgradeRequestReader
+from server.ws_handshake import UpgradeRequestReader, accept
 from server.ws_router import FirstRequestRouter
 
 if TYPE_CHECKING:
@@ -315,8 +316,8 @@ class WebSocketConnection(asyncio.Protocol):
         if not project or "/" in project:
             self._reject(404, "no websocket endpoint here; use /ws/{project_id}")
             return
-        response = self._ws.accept(request)
-        if response.status_code != 101:  # not a valid upgrade request (400/426)
+        response = accept(self._ws, request)
+        if isinstance(response, Response):  # not a valid upgrade request (400/426)
             self._reject(response)
             return
         params = parse_qs(query)
@@ -359,16 +360,16 @@ class WebSocketConnection(asyncio.Protocol):
             self.transport.write(response.serialize())
             self.transport.close()
 
-    def _accept(self, response: Response, *, corked: bool = False) -> None:
+    def _accept(self, response: bytes, *, corked: bool = False) -> None:
         """Send the 101 (``corked``: with the greeting); what follows is gathered until the
         client joined (``_uncork``)."""
         self.accepted = True
         self._raw_frames = not self._ws.extensions
         if corked:
-            self._corked = [response.serialize()]
+            self._corked = [response]
             return
         if self.transport is not None:
-            self.transport.write(response.serialize())
+            self.transport.write(response)
         self._corked = []
 
     def _uncork(self) -> None:
@@ -623,8 +624,14 @@ def _wire(frame: bytes) -> bytes:
     return wire
 
 
+# A project id as the API hands it out; checked with one match instead of a UUID parse.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _project_id(project: str) -> str | None:
     """The project id in canonical form, or None if it is not a UUID."""
+    if _CANONICAL_UUID.fullmatch(project):
+        return project
     try:
         return str(uuid.UUID(project))
     except ValueError:

@@ -1,4 +1,4 @@
-"""Reading the websocket upgrade request head."""
+"""Reading the websocket upgrade request head, and answering it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import weakref
 from collections.abc import Iterator
 
 import pytest
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
-from server.ws_handshake import UpgradeRequestReader
+from server.ws_handshake import UpgradeRequestReader, accept
 
 HEAD = (
     b"GET /ws/abc?token=t HTTP/1.1\r\nHost: example\r\nUpgrade: websocket\r\n"
@@ -87,3 +91,48 @@ def test_a_reader_is_freed_without_the_cycle_collector() -> None:
             unfinished.close()
         del unfinished
         assert _readers_left_in_cycles() == (0 if close else 1)
+
+
+def _read(head: bytes) -> Request:
+    reader = UpgradeRequestReader()
+    reader.feed(head)
+    assert reader.request is not None
+    return reader.request
+
+
+def test_a_valid_request_is_answered_as_websockets_would_without_the_date() -> None:
+    request = _read(HEAD)
+    ours = accept(ServerProtocol(state=State.OPEN), request)
+    theirs = ServerProtocol(state=State.OPEN).accept(request)
+    assert isinstance(ours, bytes) and ours.endswith(b"\r\n\r\n")
+    del theirs.headers["Date"]
+    assert ours == theirs.serialize()
+    # RFC 6455's own example key and answer.
+    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in ours
+
+
+def test_negotiated_compression_is_in_the_answer() -> None:
+    offer = HEAD.replace(
+        b"\r\n\r\n",
+        b"\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
+    )
+    ws = ServerProtocol(state=State.OPEN, extensions=[ServerPerMessageDeflateFactory()])
+    ours = accept(ws, _read(offer))
+    assert isinstance(ours, bytes)
+    assert b"\r\nSec-WebSocket-Extensions: permessage-deflate" in ours
+    assert [type(e).__name__ for e in ws.extensions] == ["PerMessageDeflate"]
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (HEAD.replace(b"Version: 13", b"Version: 8"), 400),
+        (HEAD.replace(b"Upgrade: websocket\r\n", b""), 426),
+        (HEAD.replace(b"GET ", b"POST "), 405),
+        (HEAD.replace(b"HTTP/1.1\r\n", b"HTTP/1.0\r\n", 1), 505),
+    ],
+)
+def test_an_invalid_request_gets_websockets_refusal(head: bytes, status: int) -> None:
+    refusal = accept(ServerProtocol(state=State.OPEN), _read(head))
+    assert isinstance(refusal, Response)
+    assert refusal.status_code == status
