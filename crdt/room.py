@@ -102,8 +102,10 @@ class Room:
         self._awareness_owner: dict[int, ConnId] = {}
         self._awareness_dirty: set[int] = set()
         self._awareness_state_bytes_max = awareness_state_bytes_max
-        # Bumped on every applied update; keys the cached full-state frame for joiners.
+        # Bumped on every applied update; keys the frames cached for joiners (our step 1, and
+        # the full state as step 2): a join storm encodes each once per document version.
         self.version = 0
+        self._step1: tuple[int, bytes] | None = None
         self._full_state: tuple[int, bytes] | None = None
 
     def measure(self) -> int:
@@ -120,7 +122,9 @@ class Room:
     def connect(self, conn: ConnId, *, can_edit: bool) -> list[bytes]:
         """Register ``conn``; returns the greeting: our step 1 and the known presence."""
         self._conns[conn] = _Conn(can_edit=can_edit)
-        greeting = [encode_sync_step1(self.doc.get_state())]
+        if self._step1 is None or self._step1[0] != self.version:
+            self._step1 = (self.version, encode_sync_step1(self.doc.get_state()))
+        greeting = [self._step1[1]]
         present = [e for e in self._awareness.values() if not e.removed]
         if present:
             greeting.append(encode_awareness_message(present))

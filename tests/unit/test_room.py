@@ -43,6 +43,23 @@ def test_connect_greets_with_step1() -> None:
     assert [type(decode_message(f)) for f in greeting] == [SyncStep1]
 
 
+def test_the_greeting_is_encoded_once_per_version_and_follows_every_change() -> None:
+    room = Room()
+
+    def greeting(conn: str) -> bytes:
+        frame = room.connect(conn, can_edit=True)[0]
+        assert decode_message(frame) == SyncStep1(room.doc.get_state())
+        return frame
+
+    first = greeting("a")
+    assert greeting("b") is first  # a join storm shares one frame
+    room.receive("a", encode_update(_edit("c1", 1)))
+    after_update = greeting("c")
+    room.edit(lambda doc: doc.get("clips", type=Map).__setitem__("c2", 2))
+    after_edit = greeting("d")
+    assert len({first, after_update, after_edit}) == 3
+
+
 def test_update_is_applied_broadcast_as_is_and_persisted() -> None:
     room = Room()
     room.connect("a", can_edit=True)
