@@ -608,19 +608,25 @@ class _Verified:
     project_id: str
 
 
-_last_wire: tuple[bytes, bytes] = (b"", b"")
+# The last two frames encoded, most recent first (see ``_wire``).
+_recent_wire: list[tuple[bytes, bytes]] = [(b"", b""), (b"", b"")]
 
 
 def _wire(frame: bytes) -> bytes:
     """``frame`` as an unmasked binary websocket frame, encoded by websockets' stateless
     encoder (no pass through each connection's state machine). A broadcast sends the same
-    bytes object to every peer in a row, so the last encoding is kept and reused."""
-    global _last_wire
-    last_frame, last_wire = _last_wire
-    if frame is last_frame:
-        return last_wire
+    bytes object to every peer in a row, and the joins of a storm alternate between the two
+    frames the room shares with all of them (its step 1 and the full state as step 2), so the
+    last two encodings are kept and reused."""
+    recent = _recent_wire
+    if frame is recent[0][0]:
+        return recent[0][1]
+    if frame is recent[1][0]:
+        recent.reverse()
+        return recent[0][1]
     wire = Frame(Opcode.BINARY, frame).serialize(mask=False)
-    _last_wire = (frame, wire)
+    recent[1] = recent[0]
+    recent[0] = (frame, wire)
     return wire
 
 
