@@ -2,7 +2,7 @@
 
     python -m bench.sync_bench            (from the repository root, in the virtualenv)
 
-Three servers, started in turn as subprocesses on free local ports:
+Three servers, all started as subprocesses on free local ports and kept running throughout:
 
 - ours: ``flowai serve`` on a fresh PostgreSQL database; one project per scenario, created over
   REST, with one member per client (as many people as sockets); each client authenticates with
@@ -21,9 +21,11 @@ loop, which is separate from every server process):
   its sync step 2, the p99 of the per-client times, and the CPU time the server and the load
   generator used meanwhile. For ours the room is cold (created earlier and unloaded since), so
   the storm includes loading it from the database; then the same storm again at once, on the
-  room the first one left loaded. A storm lasts a fifth of a second, and one run is noisy
-  (+-25 % here), so there are ``--storm-rounds`` of them, each on its own room, and the table
-  gives the median run with the fastest and the slowest;
+  room the first one left loaded. A storm lasts about half a second here, and one run is
+  noisy (+-15 %), so there are ``--storm-rounds`` of them, each on its own room, and the table
+  gives the median run with the fastest and the slowest. The servers take turns, round by
+  round (ours, the reference, the bare relay, then the next round), so that a slow spell of
+  the shared machine falls on all three rather than on whichever was being measured;
 - memory: the server's RSS (``VmRSS``) before and after opening as many connections, 50 at a
   time, all synced and idle, divided by their number;
 - knee: 10 clients at 10, 20, 40, ... 320 edits/s each, ``--knee-duration`` s per step, up to
@@ -39,8 +41,7 @@ PostgreSQL, which only our server uses, is not pinned.
 
 Prints a markdown table with the ratios the targets are stated in and writes it to
 ``bench/results/sync.md``. Each scenario uses a fresh room, so documents do not grow across
-scenarios. Everything is bounded; the whole run takes about four and a half minutes on two
-cores.
+scenarios. Everything is bounded; the whole run takes about six minutes on two cores.
 ``--servers``, ``--scenarios`` and ``--ours-env FLOWAI_...=...`` narrow a run down while tuning.
 """
 
@@ -98,6 +99,8 @@ START_TIMEOUT_S = 60.0
 COLD_AFTER_S = 12.0
 # Between storm rounds: the closes of one round are over before the next starts.
 STORM_PAUSE_S = 1.0
+# What a client of room i connects to (one member and token per client for ours).
+RoomUrls = Callable[[int], str]
 STOP_TIMEOUT_S = 20.0
 TOKEN_TTL_S = 4 * 3600
 
@@ -389,7 +392,11 @@ async def _rate(
     )
 
 
-async def measure(server: Server, args: argparse.Namespace) -> ServerFigures:
+async def prepare(
+    server: Server, args: argparse.Namespace
+) -> tuple[ServerFigures, list[RoomUrls], float]:
+    """Make the storm rooms, then measure memory and rates; the storms come later. Returns
+    the figures so far, the storm rooms and when they were made."""
     figures = ServerFigures()
     deflate = not args.no_deflate
     # Made first so that, by the time of the storms, our server has unloaded them: each storm
@@ -397,22 +404,37 @@ async def measure(server: Server, args: argparse.Namespace) -> ServerFigures:
     storm_rooms = []
     if "storm" in args.scenarios:
         storm_rooms = [await server.new_room(args.storm_clients) for _ in range(args.storm_rounds)]
-    storm_rooms_made = time.monotonic()
+    rooms_made = time.monotonic()
     # First, while the heap holds no memory freed by earlier scenarios that new connections
     # could reuse unseen.
     if "memory" in args.scenarios:
         await _measure_memory(server, args, figures, deflate)
     if "rate" in args.scenarios:
         await _measure_rates(server, args, figures, deflate)
-    if "storm" in args.scenarios:
-        if server.name == "ours":
-            await asyncio.sleep(max(0.0, storm_rooms_made + COLD_AFTER_S - time.monotonic()))
-        for storm_room in storm_rooms:
-            await _measure_storm(server, storm_room, args, figures, deflate)
+    return figures, storm_rooms, rooms_made
+
+
+async def measure_storms(
+    servers: dict[str, Server],
+    rooms: dict[str, list[RoomUrls]],
+    figures: dict[str, ServerFigures],
+    args: argparse.Namespace,
+    rooms_made: float,
+) -> None:
+    """Storm round k of every server, then round k + 1: the servers take turns, so a slow
+    spell of the machine falls on all of them instead of on whichever ran then."""
+    await asyncio.sleep(max(0.0, rooms_made + COLD_AFTER_S - time.monotonic()))
+    for round_ in range(args.storm_rounds):
+        for name, server in servers.items():
+            await _measure_storm(
+                server, rooms[name][round_], args, figures[name], not args.no_deflate
+            )
             await asyncio.sleep(STORM_PAUSE_S)
+
+
+async def measure_knee(server: Server, args: argparse.Namespace, figures: ServerFigures) -> None:
     if "knee" in args.scenarios:
-        await _measure_knee(server, args, figures, deflate)
-    return figures
+        await _measure_knee(server, args, figures, not args.no_deflate)
 
 
 async def _measure_rates(
@@ -750,18 +772,33 @@ async def main_async(args: argparse.Namespace) -> int:
     )
     figures: dict[str, ServerFigures] = {}
     with tempfile.TemporaryDirectory(prefix="flowai-bench-") as tmp:
-        for name in args.servers:
-            log(f"starting {LABELS[name]}")
-            try:
-                async with STARTERS[name](Path(tmp), args.ours_env) as server:
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                # Every server runs throughout (idle ones use no CPU), so that the storms of
+                # all three can take turns.
+                servers: dict[str, Server] = {}
+                for name in args.servers:
+                    log(f"starting {LABELS[name]}")
+                    server = await stack.enter_async_context(
+                        STARTERS[name](Path(tmp), args.ours_env)
+                    )
                     log(f"{name}: pid {server.pid}, port {server.port}, rss {server.rss_kb()} KB")
-                    figures[name] = await measure(server, args)
-            except Exception as exc:
-                log(f"{name}: failed: {type(exc).__name__}: {exc}")
-                log_file = Path(tmp) / f"{name}.log"
-                if log_file.exists():
-                    print(log_file.read_text(errors="replace")[-3000:], file=sys.stderr)
-                return 1
+                    servers[name] = server
+                rooms: dict[str, list[RoomUrls]] = {}
+                rooms_made = 0.0
+                for name, server in servers.items():
+                    figures[name], rooms[name], made = await prepare(server, args)
+                    rooms_made = max(rooms_made, made)
+                if "storm" in args.scenarios:
+                    await measure_storms(servers, rooms, figures, args, rooms_made)
+                for name, server in servers.items():
+                    await measure_knee(server, args, figures[name])
+        except Exception as exc:
+            log(f"failed: {type(exc).__name__}: {exc}")
+            for log_file in sorted(Path(tmp).glob("*.log")):
+                print(f"--- {log_file.name}", file=sys.stderr)
+                print(log_file.read_text(errors="replace")[-3000:], file=sys.stderr)
+            return 1
     text = report(figures, args, time.monotonic() - started)
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -788,7 +825,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--storm-rounds",
         type=int,
-        default=5,
+        default=7,
         help="storms per server, each on its own room (the median run is reported)",
     )
     parser.add_argument(
