@@ -69,6 +69,22 @@ def test_takes_supabase_shaped_headers_and_audience_lists() -> None:
         assert CHECK.accepted(token, time.time()) == _pyjwt(token)
 
 
+def test_a_header_is_remembered_only_from_a_token_it_took_and_spares_nothing_else() -> None:
+    check = HS256Check(SECRET.encode(), "authenticated", None, LEEWAY_S)
+    header = {"alg": "HS256", "typ": "JWT"}
+    forged = _token(header, _claims(), "another-secret-of-enough-length-0000000")
+    assert check.accepted(forged, time.time()) is None
+    assert not check._known_headers  # a bad signature teaches nothing
+    assert check.accepted(_token(header, _claims()), time.time()) is not None
+    assert len(check._known_headers) == 1
+    # A known header skips only its own decoding: signature and claims are still checked.
+    assert check.accepted(forged, time.time()) is None
+    assert check.accepted(_token(header, _claims(aud="anon")), time.time()) is None
+    for kid in range(40):
+        check.accepted(_token({**header, "kid": str(kid)}, _claims()), time.time())
+    assert len(check._known_headers) == 16
+
+
 def test_checks_the_issuer_when_one_is_set() -> None:
     check = HS256Check(SECRET.encode(), None, "https://x.supabase.co/auth/v1", LEEWAY_S)
     good = _token({"alg": "HS256"}, _claims(iss="https://x.supabase.co/auth/v1"))
