@@ -41,7 +41,7 @@ PostgreSQL, which only our server uses, is not pinned.
 
 Prints a markdown table with the ratios the targets are stated in and writes it to
 ``bench/results/sync.md``. Each scenario uses a fresh room, so documents do not grow across
-scenarios. Everything is bounded; the whole run takes about six minutes on two cores.
+scenarios. Everything is bounded; the whole run takes about five minutes on two cores.
 ``--servers``, ``--scenarios`` and ``--ours-env FLOWAI_...=...`` narrow a run down while tuning.
 """
 

@@ -1,11 +1,14 @@
 """The websocket endpoint ``/ws/{project_id}``, served as a uvicorn websocket protocol.
 
 ``flowai serve`` hands every websocket upgrade to ``WebSocketConnection`` (uvicorn's ``ws``
-setting takes a protocol class) instead of running it as an ASGI application. Through ASGI a
+setting takes a protocol class) instead of running it as an ASGI application, and a connection
+that opens with a join reaches it without passing through uvicorn's HTTP protocol at all
+(``JoinRouter``, uvicorn's ``http`` setting; see ``server.ws_router``). Through ASGI a
 connection costs a task, a receive queue, a scope holding copies of every request header and a
 writer task; that measured 29 KB per idle connection, and every broadcast woke one task per
-recipient. Here a connection is one object on its transport: websockets' sans-I/O
-``ServerProtocol`` parses the handshake and the frames, each message is handled synchronously
+recipient. Here a connection is one object on its transport: the upgrade request is read with
+httptools and checked by websockets' sans-I/O ``ServerProtocol`` (``server.ws_handshake``),
+which then parses the frames; each message is handled synchronously
 in ``data_received``, and frames go out with ``transport.write``. The transport's write buffer
 is the bounded send queue. A join of a live room is admitted in the handshake callback too.
 A join of a cold room waits for the room to load (one read, one task per room, not per
