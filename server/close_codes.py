@@ -1,7 +1,10 @@
 """Every websocket close code a client can see, in one place.
 
-The y-websocket client reconnects after any close; the code tells a frontend (and its logs)
-whether reconnecting can help.
+The codes follow the official client's convention (y-websocket 3.x): after a close in
+4400-4499 it stops reconnecting for good, after anything else it retries with backoff. So the
+permanent refusals live in 44xx and the ones after which reconnecting helps (rate limited,
+idle) in 45xx; 1012 and 1013 are retried too. 4401 (token) is permanent for the plain client,
+since the same stale token would be sent again; the browser SDK fetches a new one and resumes.
 """
 
 from enum import IntEnum
@@ -22,5 +25,5 @@ class CloseCode(IntEnum):
     NOT_A_MEMBER = 4403
     NO_SUCH_PROJECT = 4404
     # Nothing received for FLOWAI_IDLE_TIMEOUT_S while nothing was being sent.
-    IDLE_TIMEOUT = 4408
-    RATE_LIMITED = 4429
+    IDLE_TIMEOUT = 4508
+    RATE_LIMITED = 4529

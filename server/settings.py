@@ -55,10 +55,10 @@ class Settings(BaseSettings):
     http_body_bytes_max: int = Field(default=1024 * 1024, gt=0)
     # Documents: edits that would grow one beyond this are refused (the client is told).
     doc_bytes_max: int = Field(default=64 * 1024 * 1024, gt=0)
-    # Open websocket connections per user on one instance (4429 beyond).
+    # Open websocket connections per user on one instance (4529 beyond).
     user_connections_max: int = Field(default=64, gt=0)
     backlog: int = 2048
-    # Per-connection inbound limits (close 4429 when exceeded); bursts absorb reconnect syncs.
+    # Per-connection inbound limits (close 4529 when exceeded); bursts absorb reconnect syncs.
     conn_messages_per_s: float = 500
     conn_messages_burst: float = 2000
     conn_bytes_per_s: float = 4 * 1024 * 1024

@@ -552,7 +552,7 @@ class WebSocketConnection(asyncio.Protocol):
             self.last_activity_s = self._loop.time()
 
     def _take(self, message: bytes) -> bool:
-        """Charge the message to the rate limits; close 4429 if they are exceeded."""
+        """Charge the message to the rate limits; close 4529 if they are exceeded."""
         now = self._loop.time()
         if self._messages.take(1, now) and self._volume.take(len(message), now):
             return True
@@ -659,7 +659,7 @@ class IdleConnections:
     """Every open connection of this process: pings them and closes the idle ones.
 
     A connection that sent nothing for ``idle_timeout_s`` while nothing was being sent to it is
-    closed (4408). Pongs are not timed (see ``Settings.ws_ping_interval_s``): a pong queues
+    closed (4508). Pongs are not timed (see ``Settings.ws_ping_interval_s``): a pong queues
     behind whatever the server is still sending, so it would cut off a client that is receiving
     a large document over a slow link. Pings go out every ``ping_interval_s`` to keep
     intermediaries open; dead peers are found by inbound silence instead (y-websocket clients

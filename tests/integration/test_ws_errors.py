@@ -108,7 +108,7 @@ async def test_message_too_big_closes_1009(tmp_path: Path, database_url: str) ->
         assert await _close_code(server.ws_url(pid, "alice"), big) == CloseCode.MESSAGE_TOO_BIG
 
 
-async def test_flooding_client_is_closed_4429(tmp_path: Path, database_url: str) -> None:
+async def test_flooding_client_is_closed_4529(tmp_path: Path, database_url: str) -> None:
     settings = make_settings(
         tmp_path, database_url=database_url, conn_messages_per_s=5, conn_messages_burst=10
     )
@@ -243,7 +243,7 @@ async def test_shutdown_closes_1012_after_flushing(tmp_path: Path, database_url:
         await reader.close()
 
 
-async def test_too_many_connections_per_user_4429(tmp_path: Path, database_url: str) -> None:
+async def test_too_many_connections_per_user_4529(tmp_path: Path, database_url: str) -> None:
     settings = make_settings(tmp_path, database_url=database_url, user_connections_max=3)
     async with run_server(settings) as server:
         pid = await server.create_project("alice")

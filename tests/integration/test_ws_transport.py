@@ -110,7 +110,7 @@ async def test_what_a_client_sends_before_admission_is_capped(
     tmp_path: Path, database_url: str
 ) -> None:
     """The socket opens before the membership check; a client that floods it meanwhile is
-    closed (4429) instead of buffered."""
+    closed (4529) instead of buffered."""
     settings = make_settings(tmp_path, database_url=database_url)
     async with run_server(settings) as server:
         pid = await server.create_project("alice")

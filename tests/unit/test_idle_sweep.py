@@ -1,4 +1,4 @@
-"""The one sweep over every connection: idle ones close (4408), quiet ones get pinged."""
+"""The one sweep over every connection: idle ones close (4508), quiet ones get pinged."""
 
 from __future__ import annotations
 
