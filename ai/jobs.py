@@ -36,7 +36,7 @@ from typing import Any, Final, Protocol
 from ai.errors import AiError, JobCancelled, ProviderTransient
 from ai.ports import JobRecord, JobStore, MediaStore
 from ai.usage import Usage
-from crdt.rooms import Rooms
+from crdt.live.registry import Rooms
 
 __all__ = [
     "Handler",

@@ -27,7 +27,7 @@ from ai.usage import Usage, credits_for
 from billing.ledger import Status
 from billing.prices import PriceTable
 from billing.service import CreditService
-from crdt.rooms import Rooms
+from crdt.live.registry import Rooms
 
 __all__ = ["Jobs"]
 

@@ -7,7 +7,7 @@ also make a join storm quadratic, which no real server does).
 
 It runs on the same stack as ``flowai serve``: uvicorn for HTTP, with every websocket upgrade
 handed to a protocol class on the transport (``server.ws``), a connection that opens with a join
-(of ``/bench-...``, the sync benchmark's rooms) routed to it directly (``server.ws_router``),
+(of ``/bench-...``, the sync benchmark's rooms) routed to it directly (``server.ws.router``),
 websockets' sans-I/O parser, frames written with ``transport.write``, the same backlog and frame
 limit. Comparing the two isolates
 the cost of the token check, the membership lookup, the document and the room work.
@@ -31,7 +31,7 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from server.ws_router import FirstRequestRouter
+from server.ws.router import FirstRequestRouter
 
 SYNC_STEP1_PREFIX = b"\x00\x00"
 EMPTY_SYNC_STEP2 = b"\x00\x01\x02\x00\x00"

@@ -2,8 +2,8 @@
 
 ``Room`` takes decoded frames from connections and returns what to do: replies for the sender,
 a frame for every other connection, an update to persist. It never awaits, sends or stores
-anything itself; ``crdt.rooms`` carries its outputs out. Keeping it pure lets the tests drive
-it with plain bytes.
+anything itself; ``crdt.live`` carries its outputs out. Keeping it pure lets the tests
+drive it with plain bytes.
 
 Invariants:
 - ``doc`` changes only through ``receive`` (editors' updates), ``apply_remote`` and ``edit``;

@@ -16,32 +16,30 @@ from persistence.first_join import PgFirstJoinReader
 from persistence.ledger_pg import PgLedgerStore
 from persistence.projects_pg import PgProjectDirectory
 from persistence.users import RevokedUsers
-from server import (
-    http_ai,
-    http_credits,
-    http_jobs,
-    http_media,
-    http_projects,
-    http_render,
-    http_versions,
-)
-from server.ai_services import build_ai_services, workers_in_process
 from server.auth import TokenVerifier
 from server.close_codes import CloseCode
-from server.composition import build_collaboration
-from server.errors import install_error_handlers
+from server.composition.ai import build_ai_services, workers_in_process
+from server.composition.collaboration import build_collaboration
+from server.composition.render import build_render_service
+from server.composition.services import Services
+from server.http import ai as http_ai
+from server.http import credits as http_credits
+from server.http import jobs as http_jobs
+from server.http import media as http_media
+from server.http import projects as http_projects
+from server.http import render as http_render
+from server.http import versions as http_versions
+from server.http.errors import install_error_handlers
 from server.log_context import RequestIdMiddleware
 from server.metrics import Metrics, sample_database
-from server.render_services import build_render_service
-from server.services import Services
 from server.settings import Settings
-from server.ws import IdleConnections
+from server.ws.connection import IdleConnections
 
 # Give this to uvicorn's ``ws`` setting: ``/ws/{project_id}`` is served by this protocol class
 # on the transport, not through ASGI (see ``server.ws``).
 WEBSOCKET_PROTOCOL = "server.ws:WebSocketConnection"
 # And this to its ``http`` setting: a connection that opens with a join skips uvicorn's HTTP
-# protocol (see ``server.ws_router``); every other request is served by it as usual.
+# protocol (see ``server.ws.router``); every other request is served by it as usual.
 HTTP_PROTOCOL = "server.ws:JoinRouter"
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import pytest
 from billing.service import CreditService
 from persistence.db import Database
 from persistence.ledger_pg import PgLedgerStore
-from server.cli import main
+from server.cli.main import main
 from tests.support.server import RunningServer
 
 

@@ -20,9 +20,9 @@ import pytest
 from pycrdt import Doc, merge_updates
 
 import persistence.documents
+from crdt.live.registry import Rooms, RoomSettings
 from crdt.ports import Disconnect
 from crdt.protocol import SyncStep2, SyncUpdate, decode_message, encode_update
-from crdt.rooms import Rooms, RoomSettings
 from crdt.timeline import (
     add_clip,
     add_track,

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from persistence.db import Database
-from server.cli import main
+from server.cli.main import main
 from tests.support.server import RunningServer
 
 

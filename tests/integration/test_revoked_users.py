@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
+from server.cli.main import main
 from server.close_codes import CloseCode
 from tests.conftest import make_settings
 from tests.support.server import run_server

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from server.ws import JoinRouter, WebSocketConnection
+from server.ws.connection import JoinRouter, WebSocketConnection
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
 from tests.support.transport import RecordingTransport

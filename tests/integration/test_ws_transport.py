@@ -16,7 +16,7 @@ from websockets.uri import parse_uri
 
 from crdt.protocol import encode_sync_step1, encode_update
 from server.close_codes import CloseCode
-from server.ws import WebSocketConnection
+from server.ws.connection import WebSocketConnection
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
 from tests.support.transport import RecordingTransport, upgrade_request

@@ -11,7 +11,7 @@ import httpx
 
 from crdt import timeline as tl
 from crdt.timeline import read_timeline
-from server.ai_services import AiServices
+from server.composition.ai import AiServices
 from tests.ai.helpers import balance, grant, timeline, wait_job
 from tests.support import media
 from tests.support.server import RunningServer

@@ -17,7 +17,7 @@ from crdt import timeline as tl
 from render.errors import BackendMisconfigured
 from render.job import PRODUCT
 from render.remotion_lambda import CLIENT_VERSION
-from server.render_services import build_render_service
+from server.composition.render import build_render_service
 from tests.ai.helpers import balance, grant, timeline, wait_job
 from tests.render.conftest import render_settings
 from tests.support import media

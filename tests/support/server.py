@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from server.app import HTTP_PROTOCOL, WEBSOCKET_PROTOCOL, create_app
 from server.auth import mint_token
-from server.services import Services
+from server.composition.services import Services
 from server.settings import Settings
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256"

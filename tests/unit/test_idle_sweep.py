@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from server.close_codes import CloseCode
-from server.ws import IdleConnections
+from server.ws.connection import IdleConnections
 
 
 @dataclass(eq=False)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from server.backpressure import send_admitted
-from server.rate_limit import TokenBucket
+from server.ws.backpressure import send_admitted
+from server.ws.rate_limit import TokenBucket
 
 
 def test_send_budget_is_bytes_but_admits_one_large_frame() -> None:

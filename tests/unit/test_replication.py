@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from pycrdt import Doc, Map
 
-from crdt.fanout_memory import MemoryFanout, MemoryHub
+from crdt.live.registry import LiveRoom, Rooms, RoomSettings
+from crdt.memory import MemoryFanout, MemoryHub
 from crdt.ports import Disconnect
 from crdt.protocol import SyncUpdate, decode_message, encode_update
-from crdt.rooms import LiveRoom, Rooms, RoomSettings
 from persistence.memory import MemoryDocumentStore
 from tests.support.yclient import eventually
 

@@ -6,9 +6,9 @@ import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 
-from crdt.fanout_memory import MemoryFanout, MemoryHub
+from crdt.live.registry import LiveRoom, Rooms, RoomSettings
+from crdt.memory import MemoryFanout, MemoryHub
 from crdt.ports import FirstJoin
-from crdt.rooms import LiveRoom, Rooms, RoomSettings
 from persistence.memory import MemoryDocumentStore
 from tests.support.yclient import eventually
 from tests.unit.test_replication import SETTINGS, FakePeer

@@ -12,7 +12,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from server.ws_handshake import UpgradeRequestReader, accept
+from server.ws.handshake import UpgradeRequestReader, accept
 
 HEAD = (
     b"GET /ws/abc?token=t HTTP/1.1\r\nHost: example\r\nUpgrade: websocket\r\n"

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from websockets.frames import Frame, Opcode
 
-from server.ws import _project_id, _wire
+from server.ws.connection import _project_id, _wire
 
 ID = uuid.UUID("f9bf5576-461d-43e0-b9f6-e3f1f7977fdd")
 

@@ -31,19 +31,19 @@ from ai.usage import Usage
 from billing.errors import InsufficientCredits, UnknownPrice
 from crdt.timeline import Timeline, TrackKind, read_timeline
 from persistence.projects import Role
-from server.ai_services import AiServices
-from server.deps import CurrentUser, ServicesDep
-from server.errors import UPLOAD_BODY_BYTES_CEILING, ApiError
-from server.http_jobs import ai_services, job_out
-from server.http_media import (
+from server.composition.ai import AiServices
+from server.composition.services import Services
+from server.http.deps import CurrentUser, ServicesDep
+from server.http.errors import UPLOAD_BODY_BYTES_CEILING, ApiError
+from server.http.jobs import ai_services, job_out
+from server.http.media import (
     bounded_form,
     form_files,
     form_text,
     multipart_schema,
     save_upload,
 )
-from server.http_projects import require_role
-from server.services import Services
+from server.http.projects import require_role
 
 router = APIRouter(tags=["ai"])
 

@@ -30,7 +30,7 @@ from crdt.ports import (
 )
 
 if TYPE_CHECKING:
-    from crdt.rooms import LiveRoom
+    from crdt.live.registry import LiveRoom
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from typing import Any
 from pycrdt import Doc
 
 from crdt.errors import ProtocolError
+from crdt.live.replication import Replicator
 from crdt.ports import (
     Disconnect,
     DocumentStore,
@@ -39,7 +40,6 @@ from crdt.ports import (
     RoomMetrics,
 )
 from crdt.protocol import EMPTY_UPDATE, encode_saved, encode_update
-from crdt.replication import Replicator
 from crdt.room import RemoteOrigin, Room
 
 __all__ = ["LiveRoom", "NotAMember", "RoomSettings", "Rooms"]

@@ -38,7 +38,7 @@ from ai.rate_limit import MemoryRateLimiter, Rate, RateLimiter, RedisRateLimiter
 from ai.runner import Jobs
 from billing.prices import PriceTable
 from billing.service import CreditService
-from crdt.rooms import Rooms
+from crdt.live.registry import Rooms
 from persistence.db import Database
 from persistence.jobs_pg import PgJobStore, PgVoiceStore, ensure_queue_schema
 from persistence.ledger_pg import PgLedgerStore

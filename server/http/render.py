@@ -25,11 +25,11 @@ from render.errors import InvalidRender
 from render.job import KIND, RenderService
 from render.otio import OtioImportError, export_otio, parse_otio, write_timeline
 from render.spec import OutputFormat, RenderOptions, SubtitleMode, build_spec
-from server.deps import CurrentUser, ServicesDep
-from server.errors import UPLOAD_BODY_BYTES_CEILING, ApiError, error_body
-from server.http_jobs import ai_services, job_out
-from server.http_projects import require_role
-from server.services import Services
+from server.composition.services import Services
+from server.http.deps import CurrentUser, ServicesDep
+from server.http.errors import UPLOAD_BODY_BYTES_CEILING, ApiError, error_body
+from server.http.jobs import ai_services, job_out
+from server.http.projects import require_role
 
 router = APIRouter(tags=["render"])
 

@@ -3,11 +3,11 @@
 ``flowai serve`` hands every websocket upgrade to ``WebSocketConnection`` (uvicorn's ``ws``
 setting takes a protocol class) instead of running it as an ASGI application, and a connection
 that opens with a join reaches it without passing through uvicorn's HTTP protocol at all
-(``JoinRouter``, uvicorn's ``http`` setting; see ``server.ws_router``). Through ASGI a
+(``JoinRouter``, uvicorn's ``http`` setting; see ``server.ws.router``). Through ASGI a
 connection costs a task, a receive queue, a scope holding copies of every request header and a
 writer task; that measured 29 KB per idle connection, and every broadcast woke one task per
 recipient. Here a connection is one object on its transport: the upgrade request is read with
-httptools and checked by websockets' sans-I/O ``ServerProtocol`` (``server.ws_handshake``),
+httptools and checked by websockets' sans-I/O ``ServerProtocol`` (``server.ws.handshake``),
 which then parses the frames; each message is handled synchronously
 in ``data_received``, and frames go out with ``transport.write``. The transport's write buffer
 is the bounded send queue. A join of a live room is admitted in the handshake callback too.
@@ -16,7 +16,7 @@ connection) and is admitted in the step that opens it. Only a join that has to w
 something else (a signing key to fetch, a membership the room's list does not answer) runs in
 a task of its own, which ends once the client has joined.
 
-All protocol work happens in ``crdt.room`` (pure) and ``crdt.rooms`` (registry); this module
+All protocol work happens in ``crdt.room`` (pure) and ``crdt.live.registry`` (registry); this module
 authenticates, moves bytes between the transport and the room and closes with the right code.
 """
 
@@ -44,18 +44,18 @@ from crdt.errors import ProtocolError
 from crdt.ports import Disconnect
 from server import log_context
 from server.auth import AuthError
-from server.backpressure import send_admitted
 from server.close_codes import CloseCode
-from server.rate_limit import TokenBucket
-from server.ws_handshake import UpgradeRequestReader, accept
-from server.ws_router import FirstRequestRouter
+from server.ws.backpressure import send_admitted
+from server.ws.handshake import UpgradeRequestReader, accept
+from server.ws.rate_limit import TokenBucket
+from server.ws.router import FirstRequestRouter
 
 if TYPE_CHECKING:
     from uvicorn.config import Config
     from uvicorn.server import ServerState
 
-    from crdt.rooms import LiveRoom
-    from server.services import Services
+    from crdt.live.registry import LiveRoom
+    from server.composition.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -706,7 +706,7 @@ class IdleConnections:
 
 class JoinRouter(FirstRequestRouter):
     """uvicorn's ``http`` protocol for ``flowai serve``: a connection that opens with a join
-    of ``/ws/{project_id}`` goes straight to ``WebSocketConnection`` (see ``server.ws_router``).
+    of ``/ws/{project_id}`` goes straight to ``WebSocketConnection`` (see ``server.ws.router``).
     """
 
     websocket_request = b"GET " + _PATH_PREFIX.encode()

@@ -14,10 +14,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ai.ports import JobRecord, JobStatus
-from server.ai_services import AiServices
-from server.deps import CurrentUser, ServicesDep
-from server.errors import ApiError
-from server.services import Services
+from server.composition.ai import AiServices
+from server.composition.services import Services
+from server.http.deps import CurrentUser, ServicesDep
+from server.http.errors import ApiError
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 

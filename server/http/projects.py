@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 
 from crdt.timeline import init_project, read_timeline
 from persistence.projects import Project, Role
-from server.deps import CurrentUser, ServicesDep
-from server.errors import ApiError
-from server.services import Services
+from server.composition.services import Services
+from server.http.deps import CurrentUser, ServicesDep
+from server.http.errors import ApiError
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 

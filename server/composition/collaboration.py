@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import anyio
 
+from crdt.live.registry import Rooms
 from crdt.ports import DocumentStore, RoomMetrics
-from crdt.rooms import Rooms
 from persistence.db import Database
 from persistence.documents import PgDocumentStore
 from persistence.embedded import start_embedded_postgres

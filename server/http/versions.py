@@ -13,10 +13,10 @@ from crdt.restore import RESTORE_ORIGIN, restore_to
 from crdt.timeline import read_timeline
 from persistence.projects import Role
 from persistence.versions import VersionInfo, VersionKind
-from server.deps import CurrentUser, ServicesDep
-from server.errors import ApiError
-from server.http_projects import require_role
-from server.services import Services
+from server.composition.services import Services
+from server.http.deps import CurrentUser, ServicesDep
+from server.http.errors import ApiError
+from server.http.projects import require_role
 
 # doc_versions.version is a PostgreSQL integer: refuse what it cannot hold with a 422.
 VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]

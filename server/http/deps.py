@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from server.auth import AuthError, Identity
-from server.errors import ApiError
-from server.services import Services
+from server.composition.services import Services
+from server.http.errors import ApiError
 
 
 def get_services(request: Request) -> Services:

@@ -38,9 +38,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def run_worker(settings: Settings, *, queues: list[str] | None = None) -> None:
-    from server.ai_services import build_ai_services
-    from server.composition import build_collaboration
-    from server.render_services import build_render_service
+    from server.composition.ai import build_ai_services
+    from server.composition.collaboration import build_collaboration
+    from server.composition.render import build_render_service
 
     async with AsyncExitStack() as stack:
         collab = await build_collaboration(settings, stack, pool_min=1)

@@ -6,17 +6,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from billing.service import CreditService
+from crdt.live.registry import Rooms
 from crdt.ports import DocumentStore
-from crdt.rooms import Rooms
 from persistence.db import Database
 from persistence.projects import ProjectDirectory
 from persistence.versions import PgVersions
 from render.job import RenderService
-from server.ai_services import AiServices
 from server.auth import TokenVerifier
+from server.composition.ai import AiServices
 from server.metrics import Metrics
 from server.settings import Settings
-from server.ws import IdleConnections
+from server.ws.connection import IdleConnections
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Services:
     metrics: Metrics
     # name -> probe; each raises when its dependency is unreachable (``/readyz``).
     readiness: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
-    # AI providers, media, jobs and their queue (``server.ai_services``).
+    # AI providers, media, jobs and their queue (``server.composition.ai``).
     ai: AiServices | None = None
-    # The render backend (``server.render_services``); its jobs run through ``ai``.
+    # The render backend (``server.composition.render``); its jobs run through ``ai``.
     render: RenderService | None = None

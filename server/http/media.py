@@ -25,10 +25,10 @@ from ai.sniff import sniff
 from ai.text_safety import clean_text
 from crdt.timeline import AssetKind, add_asset, read_timeline
 from persistence.projects import Role
-from server.deps import CurrentUser, ServicesDep
-from server.errors import UPLOAD_BODY_BYTES_CEILING, ApiError
-from server.http_jobs import ai_services
-from server.http_projects import require_role
+from server.http.deps import CurrentUser, ServicesDep
+from server.http.errors import UPLOAD_BODY_BYTES_CEILING, ApiError
+from server.http.jobs import ai_services
+from server.http.projects import require_role
 
 router = APIRouter(tags=["media"])
 

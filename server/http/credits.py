@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from billing.ledger import Transaction
 from billing.service import CreditService
-from server.deps import CurrentUser, ServicesDep
-from server.services import Services
+from server.composition.services import Services
+from server.http.deps import CurrentUser, ServicesDep
 
 router = APIRouter(prefix="/api/credits", tags=["credits"])
 

@@ -141,10 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--user", required=True, help="user id (the token's sub)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     token.set_defaults(run=_token)
-    from server import cli_credits
+    from server.cli import credits as cli_credits
 
     cli_credits.register(sub)
-    from server import cli_worker
+    from server.cli import worker as cli_worker
 
     cli_worker.register(sub)
     args = parser.parse_args(argv)

@@ -1,0 +1,1 @@
+"""The composition root: builds every object a running server (or worker) is made of."""
