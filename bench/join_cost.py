@@ -6,8 +6,8 @@ A join storm is bound by the server's CPU per join (see the README). This measur
 its own, so that changes to the join path can be compared without the noise of a storm: the
 real app (``flowai serve``'s, on a fresh PostgreSQL database) admits ``--joins`` connections to
 one live room, each fed its upgrade request and a y-websocket client's sync step 1 straight
-into ``server.ws.connection.WebSocketConnection.data_received`` over a transport that records what is
-written. Every join must be answered (101, greeting, sync step 2). Rounds:
+into ``server.ws.connection.WebSocketConnection.data_received`` over a transport that
+records what is written. Every join must be answered (101, greeting, sync step 2). Rounds:
 
 - new tokens: every join presents a token the server has not verified yet;
 - cached tokens: the same tokens again (a reconnect storm);
