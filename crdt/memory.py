@@ -1,4 +1,6 @@
-"""An in-process ``Fanout``: several ``Rooms`` in one process behave like several instances.
+"""In-memory twins of the live layer's ports: a ``Fanout`` and a ``Clock``.
+
+``MemoryFanout``: several ``Rooms`` in one process behave like several instances.
 
 It keeps a short per-document log, so ``open`` replays recent events exactly as the Redis
 fan-out does, and it can drop events or declare an instance gone, for tests of catch-up.
@@ -64,3 +66,17 @@ class MemoryFanout:
     def deliver_all(self, event: RemoteEvent) -> None:
         for deliver in list(self._open.values()):
             deliver(event)
+
+
+class ManualClock:
+    """A ``crdt.ports.Clock`` that moves only when told to: tests step time instead of
+    waiting for it."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -38,6 +38,10 @@ class Peer(Protocol):
         ...
 
 
+# Monotonic seconds (the event loop's clock by default); injected so tests can move time.
+Clock = Callable[[], float]
+
+
 class Membership(Protocol):
     """Who belongs to a document's project, read when its room loads (see ``LiveRoom``)."""
 
@@ -164,6 +168,29 @@ class FanoutGap:
 RemoteEvent = (
     RemoteUpdate | RemoteCommitted | RemoteAwareness | RemoteAccess | RemoteGone | FanoutGap
 )
+
+
+class ReplicaTarget(Protocol):
+    """The live room a ``Replicator`` keeps in step with the other instances."""
+
+    @property
+    def doc_id(self) -> str: ...
+
+    def accept(self, update: bytes, *, publish: bool = True) -> None:
+        """Store ``update`` (published: also announce it to the other instances)."""
+        ...
+
+    def apply_remote(self, update: bytes) -> None: ...
+
+    def remote_awareness(self, origin: str, payload: bytes) -> None: ...
+
+    def access_changed(self, user_id: str, can_edit: bool | None) -> None: ...
+
+    def origin_gone(self, origin: str) -> None: ...
+
+    async def reload(self) -> None:
+        """Catch up from the store: messages from other instances may have been missed."""
+        ...
 
 
 class Fanout(Protocol):

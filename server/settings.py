@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crdt.live.registry import RoomSettings
+from crdt.live.settings import RoomSettings
 
 
 class Settings(BaseSettings):

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from contextlib import suppress
-from typing import TYPE_CHECKING
 
 from crdt.ports import (
+    Clock,
     Fanout,
     FanoutGap,
     RemoteAccess,
@@ -27,10 +26,8 @@ from crdt.ports import (
     RemoteEvent,
     RemoteGone,
     RemoteUpdate,
+    ReplicaTarget,
 )
-
-if TYPE_CHECKING:
-    from crdt.live.registry import LiveRoom
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +35,11 @@ log = logging.getLogger(__name__)
 class Replicator:
     def __init__(
         self,
-        live: LiveRoom,
+        live: ReplicaTarget,
         fanout: Fanout,
         *,
         confirm_timeout_s: float,
-        clock: Callable[[], float] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._live = live
         self._fanout = fanout

@@ -78,7 +78,7 @@ async def test_updates_of_a_dead_instance_are_stored_by_the_survivor() -> None:
     lb = await b.join("d", pb, can_edit=True)
     assert la.replicator is not None
     # Instance a accepts an update and dies before storing it (its writer never runs).
-    la._writer.cancel()  # type: ignore[union-attr]
+    la._commits._writer.cancel()  # type: ignore[union-attr]
     a.receive(la, pa, encode_update(_edit("orphan")))
     await eventually(lambda: "orphan" in _keys(lb.room.doc))
     hub.gone("i0")

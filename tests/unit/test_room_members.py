@@ -7,13 +7,20 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from crdt.live.registry import LiveRoom, Rooms, RoomSettings
-from crdt.memory import MemoryFanout, MemoryHub
+from crdt.memory import ManualClock, MemoryFanout, MemoryHub
 from crdt.ports import FirstJoin
 from persistence.memory import MemoryDocumentStore
 from tests.support.yclient import eventually
 from tests.unit.test_replication import SETTINGS, FakePeer
 
 DOC = str(uuid.uuid4())
+
+
+async def turns(count: int = 20) -> None:
+    """Let the tasks started so far run until they wait (no I/O here, so a bounded number
+    of event-loop turns is enough, and the same every run)."""
+    for _ in range(count):
+        await asyncio.sleep(0)
 
 
 class FakeMembership:
@@ -66,9 +73,9 @@ async def test_a_cold_room_opens_for_its_first_joiner_member_list_first() -> Non
     store = CountingStore()
     rooms = _rooms(membership, RoomSettings(unload_grace_ms=50), store)
     first = asyncio.create_task(rooms.member(DOC, "alice"))
-    await asyncio.sleep(0.01)
+    await turns()
     others = [asyncio.create_task(rooms.member(DOC, user)) for user in ("vera", "mallory")]
-    await asyncio.sleep(0.01)
+    await turns()
     assert membership.reads == 1 and store.loads == 0  # the document waits for the list
     assert not any(task.done() for task in (first, *others))
     membership.gate.set()
@@ -85,11 +92,11 @@ async def test_a_non_member_opening_a_cold_room_reads_no_document() -> None:
     store = CountingStore()
     rooms = _rooms(membership, store=store)
     mallory = asyncio.create_task(rooms.member(DOC, "mallory"))
-    await asyncio.sleep(0.01)
+    await turns()
     alice_lookup = asyncio.create_task(rooms.member(DOC, "alice"))
     # Admitted by the database meanwhile: joins once the room is opened for her instead.
     alice_join = asyncio.create_task(rooms.join(DOC, FakePeer("alice"), can_edit=True))
-    await asyncio.sleep(0.01)
+    await turns()
     membership.gate.set()
     assert await mallory is None  # the database tells which refusal
     assert await alice_lookup is None  # that list is not kept: ask the database
@@ -131,7 +138,7 @@ async def test_changes_during_the_read_are_applied_on_top() -> None:
     membership.gate = asyncio.Event()
     rooms = _rooms(membership)
     joined = asyncio.create_task(rooms.join(DOC, FakePeer("alice"), can_edit=True))
-    await asyncio.sleep(0.01)
+    await turns()
     assert membership.reads == 1  # the read took its snapshot; now changes arrive
     rooms.revoke(DOC, "bob")
     rooms.set_can_edit(DOC, "carol", False)
@@ -146,9 +153,9 @@ async def test_a_lookup_during_the_load_waits_for_the_list() -> None:
     membership.gate = asyncio.Event()
     rooms = _rooms(membership)
     joined = asyncio.create_task(rooms.join(DOC, FakePeer("alice"), can_edit=True))
-    await asyncio.sleep(0.01)
+    await turns()
     lookup = asyncio.create_task(rooms.member(DOC, "alice"))
-    await asyncio.sleep(0.01)
+    await turns()
     assert not lookup.done()  # waiting for the load, not asking the database
     membership.gate.set()
     assert await lookup == (True, True)
@@ -163,11 +170,11 @@ async def test_a_read_overtaken_by_a_newer_one_is_dropped() -> None:
     live = _live(rooms)
     first, second = asyncio.Event(), asyncio.Event()
     membership.gates = [first, second]
-    older = asyncio.create_task(live.read_members())  # snapshot with bob
-    await asyncio.sleep(0.01)
+    older = asyncio.create_task(live.members.read())  # snapshot with bob
+    await turns()
     membership.stored = {"alice": True}  # bob removed, and the change never heard
-    newer = asyncio.create_task(live.read_members())
-    await asyncio.sleep(0.01)
+    newer = asyncio.create_task(live.members.read())
+    await turns()
     second.set()
     await newer
     first.set()
@@ -178,19 +185,20 @@ async def test_a_read_overtaken_by_a_newer_one_is_dropped() -> None:
 
 async def test_an_old_list_is_read_again() -> None:
     membership = FakeMembership({"alice": True})
-    settings = RoomSettings(group_commit_ms=1, unload_grace_ms=10, members_ttl_ms=50)
-    rooms = _rooms(membership, settings)
+    settings = RoomSettings(group_commit_ms=1, unload_grace_ms=10, members_ttl_ms=1000)
+    clock = ManualClock()
+    rooms = Rooms(MemoryDocumentStore(), settings, membership=membership, clock=clock)
     await rooms.join(DOC, FakePeer("alice"), can_edit=True)
     membership.stored = {"alice": True, "dave": True}  # changed behind the room's back
     assert await rooms.member(DOC, "dave") == (False, False)
-    await asyncio.sleep(0.06)
+    clock.advance(1.5)
     membership.gate = asyncio.Event()
     # Past its time: a new read starts, and the list answers while it runs.
     assert await rooms.member(DOC, "dave") == (False, False)
-    await asyncio.sleep(0.05)
+    clock.advance(0.75)
     assert await rooms.member(DOC, "dave") is None  # twice its time and the read still not back
     membership.gate.set()
-    await asyncio.sleep(0.01)
+    await turns()
     assert await rooms.member(DOC, "dave") == (True, True)
     assert membership.reads == 2
 
@@ -247,7 +255,7 @@ async def test_a_first_join_reader_opens_a_cold_room_in_one_read() -> None:
     rooms = _rooms(membership, store=store)
     reader = rooms.first_join = FakeFirstJoin(membership, store)
     first = asyncio.create_task(rooms.member(DOC, "alice"))
-    await asyncio.sleep(0.01)
+    await turns()
     second = asyncio.create_task(rooms.member(DOC, "bob"))
     rooms.revoke(DOC, "bob")  # heard while the read runs: applied on top of it
     reader.gate.set()
@@ -259,7 +267,7 @@ async def test_a_first_join_reader_opens_a_cold_room_in_one_read() -> None:
     reader.gate.clear()
     other = str(uuid.uuid4())
     refused = asyncio.create_task(rooms.member(other, "mallory"))
-    await asyncio.sleep(0.01)
+    await turns()
     reader.gate.set()
     assert await refused is None and rooms.get(other) is None
 
@@ -284,7 +292,7 @@ async def test_joins_of_a_cold_room_wait_for_it_without_a_task_each() -> None:
     for user in ("alice", "buggy", "bob"):
         assert rooms.wait_open(DOC, user, opened(user))
     assert len(asyncio.all_tasks()) == tasks_before + 1  # the room's load, not one per join
-    await asyncio.sleep(0.01)
+    await turns()
     assert calls == [] and reader.reads == 1
     reader.gate.set()
     await eventually(lambda: len(calls) == 3)
