@@ -856,7 +856,8 @@ def _knee_lines(knees: dict[str, list[KneeStep]], results: list[AppendFigures]) 
         "commits), so the gap between the columns is what compaction costs the knee, within "
         "this machine's run-to-run noise.",
         "- A clean way to measure the whole cost: start the same app with the document store "
-        "swapped at the composition root (`server.app.build_services` building `Rooms` over "
+        "swapped at the composition root (`server.composition.build.build_services` building "
+        "`Rooms` over "
         "`persistence.memory.MemoryDocumentStore` instead of `PgDocumentStore`) from a "
         "launcher of the benchmark's own, and run the same sweep against it. A very large "
         "`FLOWAI_GROUP_COMMIT_MS` would not do it: that delays and batches the writes, it "

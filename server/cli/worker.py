@@ -38,6 +38,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def run_worker(settings: Settings, *, queues: list[str] | None = None) -> None:
+    from billing.service import CreditService
+    from persistence.ledger_pg import PgLedgerStore
     from server.composition.ai import build_ai_services
     from server.composition.collaboration import build_collaboration
     from server.composition.render import build_render_service
@@ -47,7 +49,14 @@ async def run_worker(settings: Settings, *, queues: list[str] | None = None) -> 
         dsn, db, rooms = collab.dsn, collab.db, collab.rooms
         render = build_render_service(settings)
         ai = await build_ai_services(
-            settings, dsn, db, rooms, stack, run_workers=False, kinds=[render.job_kind()]
+            settings,
+            dsn,
+            db,
+            rooms,
+            stack,
+            credits=CreditService(PgLedgerStore(db)),
+            run_workers=False,
+            kinds=[render.job_kind()],
         )
         task = asyncio.create_task(ai.queue.run_worker(queues=queues, name="worker"))
         loop = asyncio.get_running_loop()

@@ -41,7 +41,6 @@ from billing.service import CreditService
 from crdt.live.registry import Rooms
 from persistence.db import Database
 from persistence.jobs_pg import PgJobStore, PgVoiceStore, ensure_queue_schema
-from persistence.ledger_pg import PgLedgerStore
 from server.settings import Settings
 
 __all__ = ["AiServices", "build_ai_services", "media_url_secret"]
@@ -185,6 +184,7 @@ async def build_ai_services(
     rooms: Rooms,
     stack: AsyncExitStack,
     *,
+    credits: CreditService,
     run_workers: bool,
     kinds: Sequence[JobKind] = (),
 ) -> AiServices:
@@ -218,7 +218,7 @@ async def build_ai_services(
     )
     jobs = Jobs(
         store=job_store,
-        credits=CreditService(PgLedgerStore(db)),
+        credits=credits,
         prices=PriceTable(margin_percent=margin),
         registry=registry,
         rooms=rooms,

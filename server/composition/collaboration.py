@@ -1,6 +1,8 @@
 """The collaboration stack shared by ``flowai serve`` and ``flowai worker``: the database
-(embedded when unconfigured, migrated), the document store, versions, the Redis fan-out when
-configured, and the room registry. Both processes edit live documents through these rooms."""
+(embedded when unconfigured, migrated), the document store, versions, the project directory,
+the Redis fan-out when configured, and the room registry. Both processes edit live documents
+through these rooms; only a server's rooms admit joins (``serve_joins``), so only they keep
+member lists."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ from crdt.ports import DocumentStore, RoomMetrics
 from persistence.db import Database
 from persistence.documents import PgDocumentStore
 from persistence.embedded import start_embedded_postgres
+from persistence.first_join import PgFirstJoinReader
+from persistence.projects import ProjectDirectory
+from persistence.projects_pg import PgProjectDirectory
 from persistence.settled import SettledWork
 from persistence.versions import PgVersions
 from server.fanout_redis import RedisFanout
@@ -26,6 +31,7 @@ class Collaboration:
     db: Database
     store: DocumentStore
     versions: PgVersions
+    directory: ProjectDirectory
     fanout: RedisFanout | None
     rooms: Rooms
 
@@ -36,6 +42,7 @@ async def build_collaboration(
     *,
     metrics: RoomMetrics | None = None,
     pool_min: int | None = None,
+    serve_joins: bool = False,
 ) -> Collaboration:
     dsn = settings.database_url
     if dsn is None:
@@ -60,8 +67,21 @@ async def build_collaboration(
         )
         await fanout.start()
         stack.push_async_callback(fanout.stop)
-    rooms = Rooms(store, settings.room_settings(), hooks, fanout, metrics)
+    directory = PgProjectDirectory(db)
+    first_join = None
+    if serve_joins:
+        first_join = PgFirstJoinReader(db)
+        await first_join.keep_prepared()
+    rooms = Rooms(
+        store,
+        settings.room_settings(),
+        hooks,
+        fanout,
+        metrics,
+        membership=directory if serve_joins else None,
+        first_join=first_join,
+    )
     # Registered after the pool and the fan-out so it runs first on the way out: rooms flush
     # into them.
     stack.push_async_callback(rooms.close)
-    return Collaboration(dsn, db, store, versions, fanout, rooms)
+    return Collaboration(dsn, db, store, versions, directory, fanout, rooms)
