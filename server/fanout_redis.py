@@ -60,14 +60,16 @@ def _instance_key(instance_id: str) -> str:
     return f"{_PREFIX}:instance:{instance_id}"
 
 
-def encode_event(event: RemoteEvent) -> dict[str, bytes]:
+def encode_event(event: RemoteEvent, sender: str = "") -> dict[str, bytes]:
+    """The stream entry of ``event``; ``sender`` is the publishing instance, recorded for
+    events that name no origin of their own (access changes), so it can skip its own."""
     if isinstance(event, RemoteUpdate):
         return {"k": b"u", "o": event.origin.encode(), "s": b"%d" % event.seq, "p": event.update}
     if isinstance(event, RemoteCommitted):
         return {"k": b"c", "o": event.origin.encode(), "s": b"%d" % event.seq}
     if isinstance(event, RemoteAccess):
         can = b"-" if event.can_edit is None else (b"1" if event.can_edit else b"0")
-        return {"k": b"x", "o": b"", "u": event.user_id.encode(), "e": can}
+        return {"k": b"x", "o": sender.encode(), "u": event.user_id.encode(), "e": can}
     raise TypeError(f"{type(event).__name__} does not travel on the stream")
 
 
@@ -190,7 +192,8 @@ class RedisFanout:
                 pipe.publish(_channel(doc_id), origin + event.payload)
             else:
                 key = _stream(doc_id)
-                pipe.xadd(key, encode_event(event), minid=minid, approximate=True)
+                entry = encode_event(event, self.instance_id)
+                pipe.xadd(key, entry, minid=minid, approximate=True)
                 pipe.pexpire(key, self._retention_ms * 2)
         await pipe.execute()
 
@@ -231,9 +234,9 @@ class RedisFanout:
             event = decode_event(fields)
             if event is None:
                 continue
-            origin = getattr(event, "origin", "")
+            origin = fields.get(b"o", b"").decode()
             if origin == self.instance_id:
-                continue
+                continue  # our own (access changes carry their sender as ``o`` too)
             if origin:
                 self._origins.setdefault(origin, 0)
             deliver(event)
