@@ -1,7 +1,7 @@
 """What the AI operations need from the outside world, as small Protocols.
 
-Providers: ``TextModel``, ``Transcriber``, ``ImageModel`` (OpenAI, ``ai.openai_adapter``),
-``SpeechSynthesizer`` and ``VoiceCloner`` (ElevenLabs, ``ai.elevenlabs_adapter``). Each call
+Providers: ``TextModel``, ``Transcriber``, ``ImageModel`` (OpenAI, ``ai.providers.openai``),
+``SpeechSynthesizer`` and ``VoiceCloner`` (ElevenLabs, ``ai.providers.elevenlabs``). Each call
 reports the usage the provider billed, which is what the job captures. Storage:
 ``MediaStore`` (``ai.media``: S3 or a local directory), ``JobStore`` and ``VoiceStore``
 (``persistence.jobs_pg``).

@@ -16,7 +16,7 @@ from ai.errors import (
     ProviderTimeout,
     ProviderTransient,
 )
-from ai.jobs import RetryPolicy, error_json, presence_client_id
+from ai.jobs.context import RetryPolicy, error_json, presence_client_id
 from ai.operations.dubbing import Translation, _batches, _checked
 from ai.segments import (
     Segment,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from ai.errors import JobCancelled
-from ai.jobs import (
+from ai.jobs.context import (
     Handler,
     JobContext,
     JobRegistry,
