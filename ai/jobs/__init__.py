@@ -6,8 +6,9 @@
    it (``402`` when the user cannot cover it; nothing is queued), record the job, queue it.
 2. A worker runs the kind's handler with a ``JobContext``: progress reporting (stored and
    shown to the project's collaborators as presence), cancellation checks, media storage,
-   rooms, a scratch directory, and ``step`` checkpoints that survive a crash, so a retried
-   job never pays a provider twice for work it already has.
+   the live documents (``ai.ports.LiveDocuments``), a scratch directory, and ``step``
+   checkpoints that survive a crash, so a retried job never pays a provider twice for work
+   it already has.
 3. The handler returns an ``Outcome``: its result, the actual usage, and a ``deliver``
    callback that writes into the live document. The runner then commits: deliver, capture the
    actual cost (never above the hold), mark the job succeeded. Once the commit has started a

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from ai.errors import AiError, JobCancelled, ProviderTransient
-from ai.ports import JobRecord, JobStore, MediaStore
+from ai.ports import JobRecord, JobStore, LiveDocuments, MediaStore
 from ai.usage import Usage
-from crdt.live.registry import Rooms
 
 __all__ = [
     "Handler",
@@ -152,7 +151,7 @@ class JobContext:
     attempt: int
     store: JobStore
     media: MediaStore
-    rooms: Rooms
+    rooms: LiveDocuments
     workdir: Path
     checkpoint: dict[str, Any] = field(default_factory=dict)
 
