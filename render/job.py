@@ -56,7 +56,8 @@ from render.errors import (
     RenderCancelled,
     RenderFailed,
 )
-from render.ffmpeg_local import LocalRenderer, RenderProgress
+from render.ffmpeg_local import LocalRenderer
+from render.progress import RenderProgress
 from render.remotion_lambda import RemotionLambdaRenderer
 from render.spec import RenderSpec
 

@@ -9,7 +9,8 @@ from pycrdt import Doc, Map
 
 from crdt import timeline as tl
 from render.errors import InvalidRender
-from render.ffmpeg_local import ProgressParser, ass_document, build_command, parse_media_info
+from render.ffmpeg_command import ass_document, build_command
+from render.ffmpeg_output import ProgressParser, parse_media_info
 from render.spec import (
     OutputFormat,
     RenderOptions,
