@@ -13,6 +13,6 @@
   ``ai.jobs``.
 - ``otio``: OpenTimelineIO export and import. ``errors``: the package's exceptions.
 
-This package builds on ``ai`` (jobs, media storage, usage, the ffmpeg binary); ``ai`` never
-imports ``render``.
+This package builds on ``ai`` (jobs, media storage, usage, the ffmpeg binary, the SRT writer
+``ai.subtitles_format``); ``ai`` never imports ``render``.
 """

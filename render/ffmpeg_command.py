@@ -5,8 +5,9 @@ contents out; ``render.ffmpeg_local`` runs it).
 only what plays; a black ``color`` source the length of the output; each picture scaled to
 fit, shifted to its start and overlaid in track order; sounds resampled, set to their volume,
 delayed to their start and mixed over silence; subtitles written as ASS (burned with libass,
-``ass_document``) or SRT (muxed as subtitle streams, ``srt_document``). The files the command
-reads (subtitle scripts) come back with it, to be written into ffmpeg's working directory.
+``ass_document``) or SRT (muxed as subtitle streams, ``srt_document``, which uses the
+product's one SRT writer, ``ai.subtitles_format``). The files the command reads (subtitle
+scripts) come back with it, to be written into ffmpeg's working directory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from ai import subtitles_format
 from crdt.timeline import ClipKind
 from render.spec import Cue, OutputFormat, RenderSpec, SubtitleMode, SubtitleTrack
 
@@ -85,21 +87,11 @@ def ass_document(spec: RenderSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _srt_time(ms: int) -> str:
-    hours, rest = divmod(ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d},{millis:03d}"
-
-
 def srt_document(track: SubtitleTrack) -> str:
     """One subtitle track as SubRip (ffmpeg converts it to mov_text or WebVTT)."""
-    blocks = []
-    for index, cue in enumerate(track.cues, start=1):
-        # A blank line ends an SRT block: keep the cue's lines, drop empty ones.
-        text = "\n".join(line.strip() for line in cue.text.splitlines() if line.strip())
-        blocks.append(f"{index}\n{_srt_time(cue.start_ms)} --> {_srt_time(cue.end_ms)}\n{text}\n")
-    return "\n".join(blocks)
+    return subtitles_format.to_srt(
+        subtitles_format.Cue(cue.start_ms, cue.end_ms, cue.text) for cue in track.cues
+    )
 
 
 # --- Command ----------------------------------------------------------------------------------
