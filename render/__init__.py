@@ -13,6 +13,10 @@
   ``ai.jobs``.
 - ``otio``: OpenTimelineIO export and import. ``errors``: the package's exceptions.
 
-This package builds on ``ai`` (jobs, media storage, usage, the ffmpeg binary, the SRT writer
-``ai.subtitles_format``); ``ai`` never imports ``render``.
+Why this cut: the local renderer was one module of two halves; what ffmpeg is told and what
+it prints are plain text, tested without a process, so they are modules of their own, and
+the runner keeps only the process (probe, run, progress, kill). ``RenderProgress`` is shared
+by both backends, so it lives in neither. This package builds on ``ai`` (jobs, media storage,
+usage, the ffmpeg binary, the SRT writer ``ai.subtitles_format``); ``ai`` never imports
+``render``.
 """
