@@ -14,7 +14,7 @@ CLIENT_DIR = Path(__file__).resolve().parents[2] / "client"
 BUILD_DIR = CLIENT_DIR / ".test-build"
 NODE = shutil.which("node")
 NPM = shutil.which("npm")
-NODE_TIMEOUT_S = 90.0
+NODE_TIMEOUT_S = 60.0
 
 needs_node = pytest.mark.skipif(
     NODE is None or NPM is None, reason="node and npm are needed to build and run the client"
@@ -55,6 +55,6 @@ async def run_node(*args: str, env: dict[str, str] | None = None) -> tuple[int, 
         process.kill()
         out, err = await process.communicate()
         command = " ".join(args)
-        pytest.fail(f"node {command} did not finish in {NODE_TIMEOUT_S:.0f} s:\n{err.decode()}")
+        pytest.fail(f"node {command} did not finish in {NODE_TIMEOUT_S:.0f} s:\n{out.decode()}{err.decode()}")
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
