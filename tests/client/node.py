@@ -54,7 +54,7 @@ async def run_node(*args: str, env: dict[str, str] | None = None) -> tuple[int, 
     except TimeoutError:
         process.kill()
         out, err = await process.communicate()
-        command = " ".join(args)
-        pytest.fail(f"node {command} did not finish in {NODE_TIMEOUT_S:.0f} s:\n{out.decode()}{err.decode()}")
+        output = out.decode() + err.decode()
+        pytest.fail(f"node {' '.join(args)} did not finish in {NODE_TIMEOUT_S:.0f} s:\n{output}")
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()

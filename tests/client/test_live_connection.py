@@ -79,7 +79,7 @@ async def test_idle_and_rate_limited_closes_back_off_and_resume(
     assert "rate_limited" in result["4529"]["statuses"]
     assert closes.get(4508, 0) >= 1
     assert closes.get(4529, 0) >= 1
-    print(f"retryable: {result}")  # noqa: T201 (figures for the report, shown with -s)
+    print(f"retryable: {result}")
 
 
 async def test_unsaved_changes_clear_only_after_the_ack(tmp_path: Path, database_url: str) -> None:

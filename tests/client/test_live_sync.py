@@ -25,7 +25,7 @@ async def test_two_sdk_clients_converge(server: RunningServer, tmp_path: Path) -
     converged = result["timeline"]
     for key in ("tracks", "clips", "assets", "problems"):
         assert served[key] == converged[key], key
-    print(  # noqa: T201 (figures for the report, shown with -s)
+    print(
         f"converged: first round {result['firstRoundMs']:.0f} ms, "
         f"second round {result['secondRoundMs']:.0f} ms"
     )
