@@ -1,4 +1,4 @@
-"""Committed files that are generated from the server's code must match it.
+"""Committed files that are generated from the server's code (or copied) must match it.
 
 ``client/test/vectors/fractional_index.json`` pins the TS fractional index keys to
 ``crdt.fractional_index``; ``client/openapi.json`` is the input of ``client/src/api-types.ts``.
@@ -65,4 +65,12 @@ def test_api_types_are_generated_from_the_committed_schema(tmp_path: Path) -> No
     committed = (CLIENT_DIR / "src" / "api-types.ts").read_text(encoding="utf-8")
     assert committed == out.read_text(encoding="utf-8"), (
         "client/src/api-types.ts is stale: run `npm run gen:api` in client/"
+    )
+
+
+def test_readme_shows_the_react_example_that_is_type_checked() -> None:
+    readme = (CLIENT_DIR.parent / "README.md").read_text(encoding="utf-8")
+    example = (CLIENT_DIR / "examples" / "ProjectEditor.tsx").read_text(encoding="utf-8")
+    assert f"```tsx\n{example}```" in readme, (
+        "README's React example differs from client/examples/ProjectEditor.tsx: copy it over"
     )
