@@ -13,6 +13,8 @@
 //   saved      asks for ?saved=1 without a handler for message type 100, makes an edit and
 //              waits for the ack (y-websocket logs "Unable to compute message")
 //   saved-handler  the same with provider.messageHandlers[100] registered (the README snippet)
+//   restart    prints "[plain] synced" to stderr, then waits until it synced a second time
+//              (the driver restarts the server meanwhile: 1012)
 // and observes for --observe-ms. Prints
 //   {"attempts": N, "closes": [codes...], "syncs": N, "closed": {code, reason} | null,
 //    "unableToCompute": N, "saved": [durable clock of this client, ...], "ownClock": N}
@@ -87,6 +89,10 @@ const until = async (what, predicate) => {
 
 try {
   if (scenario !== 'refused') await until('the first sync', () => syncs > 0)
+  if (scenario === 'restart') {
+    process.stderr.write('[plain] synced\n')
+    await until('the sync after the restart', () => syncs > 1)
+  }
   if (scenario === 'flood') {
     for (let i = 0; i < 100; i += 1) provider.awareness.setLocalStateField('playhead_ms', i)
   } else if (scenario === 'malformed') {
