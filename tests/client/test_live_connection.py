@@ -38,6 +38,7 @@ async def _closes(server: RunningServer) -> dict[int, float]:
 async def test_permanent_refusals_stop_for_good(server: RunningServer, tmp_path: Path) -> None:
     result = await run_live_test(server, "refusals", await _project(server), tmp_path)
     assert result == {"4403": 1, "4404": 1, "4400": 1}
+    print(f"refusals, sockets opened: {result}")
     closes = await _closes(server)
     assert closes.get(4403) == 1
     assert closes.get(4404) == 1
@@ -52,6 +53,7 @@ async def test_token_refresh_after_4401(tmp_path: Path, database_url: str) -> No
         assert 4401 in result["closes"]
         # One 4401 for the expired token, three for "not-a-token" (first try and two refreshes).
         assert (await _closes(server)).get(4401) == 4
+    print(f"token refresh: {result}")
 
 
 async def test_message_too_big_stops_for_good(tmp_path: Path, database_url: str) -> None:
