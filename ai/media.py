@@ -18,8 +18,9 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import quote
 
 import anyio
@@ -33,10 +34,12 @@ if TYPE_CHECKING:
 __all__ = [
     "MEDIA_SCHEME",
     "LocalMediaStore",
+    "S3ClientOptions",
     "S3MediaStore",
     "check_key",
     "key_of",
     "media_uri",
+    "s3_client",
 ]
 
 MEDIA_SCHEME: Final = "media://"
@@ -123,6 +126,45 @@ class LocalMediaStore:
 
     async def delete(self, key: str) -> None:
         await anyio.to_thread.run_sync(lambda: self.path_for(key).unlink(missing_ok=True))
+
+
+@dataclass(frozen=True, slots=True)
+class S3ClientOptions:
+    """Where and how to reach an S3-compatible store (AWS, Supabase Storage, MinIO, R2).
+
+    ``addressing_style``: ``path`` puts the bucket in the URL's path (``endpoint/bucket/key``),
+    which stores on one host under a path prefix need (Supabase's ``/storage/v1/s3``);
+    ``virtual`` puts it in the host name (``bucket.endpoint``); ``auto`` lets botocore choose.
+    Keys left unset come from boto3's usual chain (``AWS_*`` variables, profiles, roles).
+    """
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+
+def s3_client(options: S3ClientOptions) -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    if (options.access_key_id is None) != (options.secret_access_key is None):
+        raise ValueError("an S3 access key id and its secret are set together or not at all")
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=options.endpoint_url,
+        region_name=options.region,
+        aws_access_key_id=options.access_key_id,
+        aws_secret_access_key=options.secret_access_key,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": options.addressing_style},
+            connect_timeout=5,
+            read_timeout=60,
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
+    )
 
 
 class S3MediaStore:

@@ -14,6 +14,8 @@ from typing import Any, TypeAlias
 import asyncpg
 import asyncpg.pool
 
+from persistence.supabase import apply_supabase_access
+
 __all__ = ["Connection", "Database", "Migration", "load_migrations"]
 
 # What ``Database`` hands out: a pooled connection.
@@ -153,7 +155,8 @@ class Database:
     async def migrate(self, migrations: list[Migration] | None = None) -> list[int]:
         """Apply pending migrations, each in its own transaction; returns those applied.
 
-        An advisory lock serialises concurrent starters, so running it twice, or from several
+        Then the Supabase access rules (``persistence/supabase.py``), on every run. An advisory
+        lock serialises concurrent starters, so running it twice, or from several
         processes at once, is a no-op after the first.
         """
         migrations = load_migrations() if migrations is None else migrations
@@ -182,6 +185,9 @@ class Database:
                         )
                     log.info("applied migration %04d_%s", migration.version, migration.name)
                     applied.append(migration.version)
+                # Every run: Supabase may have been set up since, or given its API roles
+                # rights on tables just created.
+                await apply_supabase_access(conn)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_KEY)
         return applied

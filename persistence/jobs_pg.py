@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ai.ports import JobRecord, JobStatus, VoiceClone
+from persistence.supabase import apply_supabase_access
 
 if TYPE_CHECKING:
     import asyncpg
@@ -318,6 +319,8 @@ async def ensure_queue_schema(db: Database) -> list[str]:
                    ON CONFLICT (id) DO UPDATE SET migration = $1, updated_at = now()""",
                 latest,
             )
+        if applied:  # On Supabase, its API roles were just given rights on the new tables.
+            await apply_supabase_access(conn)
     return applied
 
 

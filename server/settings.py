@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crdt.live.settings import RoomSettings
@@ -135,6 +136,12 @@ class Settings(BaseSettings):
     media_s3_prefix: str = "media"
     media_s3_endpoint_url: str | None = None
     media_s3_region: str | None = None
+    # path for stores under one host and a path prefix (Supabase Storage, MinIO), virtual for
+    # bucket host names, auto: botocore decides.
+    media_s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    # Both or neither; unset: boto3's usual chain (AWS_* variables, profile, instance role).
+    media_s3_access_key_id: str | None = None
+    media_s3_secret_access_key: str | None = None
     media_dir: Path | None = None
     media_url_ttl_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     media_upload_bytes_max: int = Field(default=512 * 1024 * 1024, ge=1024)
@@ -174,6 +181,14 @@ class Settings(BaseSettings):
     remotion_license_key: str | None = None
     remotion_poll_interval_s: float = Field(default=2.0, gt=0)
     remotion_timeout_s: float = Field(default=900.0, gt=0)
+
+    @model_validator(mode="after")
+    def _media_s3_keys_go_together(self) -> Self:
+        if (self.media_s3_access_key_id is None) != (self.media_s3_secret_access_key is None):
+            raise ValueError(
+                "set FLOWAI_MEDIA_S3_ACCESS_KEY_ID and FLOWAI_MEDIA_S3_SECRET_ACCESS_KEY together"
+            )
+        return self
 
     def room_settings(self) -> RoomSettings:
         return RoomSettings(

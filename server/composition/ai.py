@@ -18,7 +18,7 @@ import httpx
 from ai.jobs.context import JobKind, JobRegistry, RetryPolicy
 from ai.jobs.queue import JobQueue, WorkerSettings
 from ai.jobs.runner import Jobs
-from ai.media import LocalMediaStore, S3MediaStore
+from ai.media import LocalMediaStore, S3ClientOptions, S3MediaStore, s3_client
 from ai.operations import content, dubbing, subtitles, thumbnail, voices
 from ai.operations.common import Limits, Providers
 from ai.ports import MediaStore
@@ -79,19 +79,14 @@ def media_url_secret(settings: Settings) -> bytes:
 
 def _media(settings: Settings) -> tuple[MediaStore, LocalMediaStore | None]:
     if settings.media_s3_bucket:
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=settings.media_s3_endpoint_url,
-            region_name=settings.media_s3_region,
-            config=Config(
-                signature_version="s3v4",
-                connect_timeout=5,
-                read_timeout=60,
-                retries={"max_attempts": 3, "mode": "standard"},
-            ),
+        client = s3_client(
+            S3ClientOptions(
+                endpoint_url=settings.media_s3_endpoint_url,
+                region=settings.media_s3_region,
+                addressing_style=settings.media_s3_addressing_style,
+                access_key_id=settings.media_s3_access_key_id,
+                secret_access_key=settings.media_s3_secret_access_key,
+            )
         )
         bucket, prefix = settings.media_s3_bucket, settings.media_s3_prefix
         return S3MediaStore(client, bucket=bucket, prefix=prefix), None
