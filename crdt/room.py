@@ -135,21 +135,28 @@ class Room:
         state.can_edit = can_edit
         state.told_read_only = False
 
-    def disconnect(self, conn: ConnId) -> bytes | None:
-        """Forget ``conn``; returns the awareness removal to broadcast, if it had presence."""
+    def disconnect(self, conn: ConnId) -> bool:
+        """Forget ``conn``; True if its presence is withdrawn, which goes out with the next
+        ``take_awareness`` (to local connections and, relayed, to other instances).
+
+        A y-websocket client that leaves on purpose sends its own removal and then closes; when
+        the close comes within the coalescing interval, that removal is still pending here and
+        is sent as it is."""
         state = self._conns.pop(conn, None)
         if state is None or not state.awareness_ids:
-            return None
-        removed = []
+            return False
+        withdrawn = False
         for client_id in state.awareness_ids:
             if self._awareness_owner.get(client_id) != conn:
                 continue
-            del self._awareness_owner[client_id]
-            entry = self._awareness.pop(client_id, None)
-            self._awareness_dirty.discard(client_id)
-            if entry is not None and not entry.removed:
-                removed.append(AwarenessEntry(client_id, entry.clock + 1, "null"))
-        return encode_awareness_message(removed) if removed else None
+            entry = self._awareness.get(client_id)
+            if entry is None:
+                continue
+            if not entry.removed:
+                self._awareness[client_id] = AwarenessEntry(client_id, entry.clock + 1, "null")
+                self._awareness_dirty.add(client_id)
+            withdrawn = withdrawn or client_id in self._awareness_dirty
+        return withdrawn
 
     # -- frames --------------------------------------------------------------------------
 

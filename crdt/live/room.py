@@ -217,9 +217,8 @@ class LiveRoom:
             return
         self.peers.discard(peer)
         self.saved_peers.discard(peer)
-        removal = self.room.disconnect(peer)
-        if removal is not None:
-            self.broadcast(removal)
+        if self.room.disconnect(peer):
+            self.awareness_changed()
         self.unload_when_unused()
 
     def member(self, user_id: str) -> tuple[bool, bool] | None:

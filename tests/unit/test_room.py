@@ -153,10 +153,26 @@ def test_awareness_coalesced_and_removed_on_disconnect() -> None:
     assert _awareness(greeting[1]) == [AwarenessEntry(7, 5, '{"c":5}')]
     reply = room.receive("c", encode_query_awareness()).replies[0]
     assert _awareness(reply) == [AwarenessEntry(7, 5, '{"c":5}')]
-    removal = room.disconnect("a")
-    assert removal is not None
+    assert room.disconnect("a")
+    removal, relayed = room.take_awareness()
+    assert removal is not None and relayed is not None
     assert _awareness(removal) == [AwarenessEntry(7, 6, "null")]
     assert len(room.connect("d", can_edit=True)) == 1
+
+
+def test_a_removal_still_pending_at_disconnect_is_sent() -> None:
+    # y-websocket's disconnect(): its own removal, then the close, within one interval.
+    room = Room()
+    room.connect("a", can_edit=True)
+    room.connect("b", can_edit=True)
+    room.receive("a", encode_awareness_message([AwarenessEntry(7, 1, '{"u":1}')]))
+    room.take_awareness()
+    room.receive("a", encode_awareness_message([AwarenessEntry(7, 2, "null")]))
+    assert room.disconnect("a")
+    removal, relayed = room.take_awareness()
+    assert removal is not None and _awareness(removal) == [AwarenessEntry(7, 2, "null")]
+    assert relayed is not None  # to the other instances too
+    assert len(room.connect("c", can_edit=True)) == 1  # nobody left present
 
 
 def test_reconnect_with_same_awareness_id_keeps_presence() -> None:
@@ -165,8 +181,9 @@ def test_reconnect_with_same_awareness_id_keeps_presence() -> None:
     room.receive("old", encode_awareness_message([AwarenessEntry(7, 1, "{}")]))
     room.connect("new", can_edit=True)
     room.receive("new", encode_awareness_message([AwarenessEntry(7, 2, '{"back":true}')]))
-    assert room.disconnect("old") is None  # the new connection owns id 7 now
-    removal = room.disconnect("new")
+    assert not room.disconnect("old")  # the new connection owns id 7 now
+    assert room.disconnect("new")
+    removal, _ = room.take_awareness()
     assert removal is not None and _awareness(removal)[0].removed
 
 
