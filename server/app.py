@@ -30,6 +30,7 @@ from server.auth import TokenVerifier
 from server.close_codes import CloseCode
 from server.composition import build_collaboration
 from server.errors import install_error_handlers
+from server.inspector_route import install_inspector
 from server.log_context import RequestIdMiddleware
 from server.metrics import Metrics, sample_database
 from server.render_services import build_render_service
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
     app.include_router(http_jobs.router)
     app.include_router(http_media.router)
     app.include_router(http_render.router)
+    install_inspector(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
