@@ -28,12 +28,17 @@ SCENARIO_TIMEOUT_S = 90.0
 Step = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
-def require_browser() -> None:
-    """Fail (not skip) when the browser tests cannot run: `make test` installs both."""
+def require_node_modules() -> None:
+    """Fail (not skip) when Node or inspector/node_modules is missing: `make test` installs them."""
     if NODE is None:
         pytest.fail("node is not on PATH (the browser tests drive Chromium from Node)")
     if not (INSPECTOR_DIR / "node_modules" / "playwright-core").is_dir():
         pytest.fail("inspector/node_modules is missing: run `npm ci` in inspector/")
+
+
+def require_browser() -> None:
+    """Fail (not skip) when the browser tests cannot run: `make test` installs Chromium."""
+    require_node_modules()
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (make test does it)")
 

@@ -120,10 +120,11 @@ export async function savedState (page) {
 /** Record, in the page, when each clip (by label and start) first appears in the timeline. */
 export async function watchClips (page) {
   await page.evaluate(() => {
-    const seen = window.__clipsSeen = {}
+    window.__clipsSeen = {}
     const timeline = document.getElementById('timeline')
     const check = () => {
       const t = performance.timeOrigin + performance.now()
+      const seen = window.__clipsSeen
       for (const el of timeline.querySelectorAll('.clip')) {
         const key = `${el.textContent}@${el.dataset.startMs}@${el.dataset.trackId}`
         if (!(key in seen)) seen[key] = t
@@ -136,6 +137,11 @@ export async function watchClips (page) {
     document.addEventListener('submit', () => { window.__editAt = performance.timeOrigin + performance.now() }, true)
     document.addEventListener('pointerup', () => { window.__editAt = performance.timeOrigin + performance.now() }, true)
   })
+}
+
+/** Forget what was seen: the next appearance of any clip counts from now on. */
+export async function forgetSeen (page) {
+  await page.evaluate(() => { window.__clipsSeen = {} })
 }
 
 /** Wall-clock time at which `page` first showed a clip labelled `label` starting at `startMs`. */
