@@ -12,6 +12,7 @@ import os
 import re
 import uuid
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -57,7 +58,9 @@ async def test_ui_and_sdk_edits_converge_in_both_pages(server: RunningServer) ->
         }
         server.services.rooms.presence(pid, presence_client_id(job_id), state)
 
-    screenshot = os.environ.get("FLOWAI_INSPECTOR_SCREENSHOT")
+    # FLOWAI_INSPECTOR_SCREENSHOT=docs/inspector.png takes the README's picture.
+    wanted = os.environ.get("FLOWAI_INSPECTOR_SCREENSHOT")
+    screenshot = str(Path(wanted).resolve()) if wanted else None
     result = await run_scenario(
         "converge",
         _config(server, pid, screenshot=screenshot),
@@ -104,7 +107,7 @@ async def test_a_restore_in_one_page_appears_in_the_other_without_reload(
 
 
 async def test_an_expired_token_is_refreshed_without_losing_unsent_edits(
-    tmp_path: Any, database_url: str
+    tmp_path: Path, database_url: str
 ) -> None:
     from tests.conftest import make_settings
 
