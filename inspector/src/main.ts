@@ -142,6 +142,8 @@ function applyToken (value: string): void {
     openProject(hadProject.id)
     return
   }
+  // The SDK gave up after repeated refusals: a new token starts it again.
+  if (session !== null && session.conn.status === 'unauthenticated') session.conn.reconnect()
   const wanted = projectFromHash()
   if (state.project === null && wanted !== null) openProject(wanted)
 }
@@ -168,7 +170,11 @@ function renderProjects (): void {
       class: p.id === state.project?.id ? 'project current' : 'project',
       'data-testid': 'project-item',
       'data-project-id': p.id,
-      onclick: () => { location.hash = `project=${p.id}` }
+      // Clicking the open project again reconnects it (after access was given back, say).
+      onclick: () => {
+        if (projectFromHash() === p.id) openProject(p.id)
+        else location.hash = `project=${p.id}`
+      }
     }, p.title, h('span', { class: 'role' }, p.role)))))
 }
 

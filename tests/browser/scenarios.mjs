@@ -103,13 +103,14 @@ async function converge (browser) {
   const [a, b] = [await clipsOf(alice.page), await clipsOf(bob.page)]
   const allPage = ui.map((u) => u.page_ms)
   const allSdk = viaSdk.flatMap((s) => [s.alice_ms, s.bob_ms])
+  const toSdk = ui.filter((u) => u.sdk_ms !== undefined).map((u) => u.sdk_ms)
   return {
     alice_clips: a,
     bob_clips: b,
     ui,
     sdk: viaSdk,
     ui_to_page_ms: { median: median(allPage), max: Math.max(...allPage) },
-    ui_to_sdk_ms: { median: median(ui.filter((u) => u.sdk_ms !== undefined).map((u) => u.sdk_ms)) },
+    ui_to_sdk_ms: { median: median(toSdk), max: Math.max(...toSdk) },
     sdk_to_pages_ms: { median: median(allSdk), max: Math.max(...allSdk) }
   }
 }

@@ -75,7 +75,14 @@ async def test_ui_and_sdk_edits_converge_in_both_pages(server: RunningServer) ->
         f"{c['track']}|{c['start_ms']}|{c['duration_ms']}|{c['text']}" for c in timeline["clips"]
     )
     assert server_clips == result["alice_clips"]
-    print("convergence (ms):", result["ui_to_page_ms"], result["sdk_to_pages_ms"])
+    print(
+        "convergence (ms): UI edit to the other page",
+        result["ui_to_page_ms"],
+        "; UI edit to the SDK client",
+        result["ui_to_sdk_ms"],
+        "; SDK edit to both pages",
+        result["sdk_to_pages_ms"],
+    )
 
 
 async def closes_with(server: RunningServer, code: int) -> int:
