@@ -1,6 +1,7 @@
 # The two commands a newcomer needs:
 #   make serve   install, then run the server on its embedded defaults
-#   make test    install, then run the whole test suite (needs PostgreSQL and Redis running)
+#   make test    install, then run the whole test suite (needs PostgreSQL and Redis running;
+#                Node.js for the browser client in client/ and the interop tests)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -21,6 +22,9 @@ serve: install
 tests/interop/node_modules/.package-lock.json: tests/interop/package-lock.json
 	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
 
+client/node_modules/.package-lock.json: client/package-lock.json
+	cd client && npm ci --no-audit --no-fund --loglevel=error
+
 # The inspector page's tools (esbuild, TypeScript) and playwright-core for the browser tests;
 # playwright never downloads a browser: the tests drive Debian's Chromium.
 inspector/node_modules/.package-lock.json: inspector/package-lock.json
@@ -36,9 +40,10 @@ chromium:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	fi
 
-test: install tests/interop/node_modules/.package-lock.json inspector/node_modules/.package-lock.json chromium
+test: install tests/interop/node_modules/.package-lock.json client/node_modules/.package-lock.json inspector/node_modules/.package-lock.json chromium
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	cd client && npm run --silent build
 	$(BIN)/python -m pytest
 
 bench: install tests/interop/node_modules/.package-lock.json

@@ -83,7 +83,7 @@ export interface Connection {
   whenSynced: () => Promise<void>
   /** Connect again now, with a new token; also resumes after `denied`, `not_found`, `unauthenticated`. */
   reconnect: () => void
-  /** Close the socket and stop; the document is left as it is. */
+  /** Close the socket and stop (and the awareness, unless it was passed in); the document is left as it is. */
   destroy: () => void
 }
 
@@ -115,6 +115,7 @@ class ProjectConnection implements Connection {
   private generation = 0
   private destroyed = false
   private lastUnsaved = false
+  private serverClosed = false
 
   constructor (options: ConnectOptions) {
     this.options = options
@@ -199,6 +200,8 @@ class ProjectConnection implements Connection {
     this.generation += 1
     this.doc.off('afterTransaction', this.onTransaction)
     this.provider.destroy()
+    // The provider leaves its awareness running (it may be shared); one it made itself is ours.
+    if (this.options.awareness === undefined) this.awareness.destroy()
     this.setStatus('offline')
   }
 
@@ -242,8 +245,12 @@ class ProjectConnection implements Connection {
   // --- provider events ---------------------------------------------------------------------
 
   private readonly onProviderStatus = ({ status }: { status: 'connected' | 'disconnected' | 'connecting' }): void => {
-    if (status === 'disconnected') this.setStatus('offline')
-    else if (!this.provider.synced) this.setStatus('connecting')
+    // After a close by the server, onClosed (which follows) sets the status from the code.
+    if (status === 'disconnected') {
+      if (!this.serverClosed) this.setStatus('offline')
+    } else if (!this.provider.synced) {
+      this.setStatus('connecting')
+    }
   }
 
   private readonly onSync = (synced: boolean): void => {
@@ -254,6 +261,7 @@ class ProjectConnection implements Connection {
   }
 
   private readonly onConnectionClose = (event: CloseEvent | null): void => {
+    this.serverClosed = event !== null
     if (event !== null) {
       this.lastClose = { code: event.code, reason: event.reason }
       this.emit('close', this.lastClose)

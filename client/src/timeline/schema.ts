@@ -273,11 +273,12 @@ export function compareStrings (a: string, b: string): number {
   }
 }
 
-/** Python's `repr()` of a float (the server sees every Yjs number as a float). */
+/** Python's `repr()` of a float (the server sees every Yjs number, BigInts too, as a float). */
 export function pyFloatRepr (value: number): string {
   if (Number.isNaN(value)) return 'nan'
   if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf'
-  if (value === 0) return Object.is(value, -0) ? '-0.0' : '0.0'
+  // Yjs sends -0 as an integer, which arrives on the server as 0.0.
+  if (value === 0) return '0.0'
   const [mantissa = '', exponentText = '0'] = value.toExponential().split('e')
   const exponent = Number(exponentText)
   const negative = mantissa.startsWith('-')
@@ -326,14 +327,15 @@ export function describe (value: unknown): string {
   if (value === null || value === undefined) return 'null'
   if (typeof value === 'boolean') return value ? 'true' : 'false'
   if (typeof value === 'number') return pyFloatRepr(value)
-  if (typeof value === 'bigint') return value.toString()
+  // The server receives a BigInt as a float, as every other number.
+  if (typeof value === 'bigint') return pyFloatRepr(Number(value))
   if (typeof value === 'string') {
     // A client can store megabytes in a field; keep problem reports small.
     const chars = Array.from(value)
     return chars.length <= 40 ? pyStringRepr(value) : `${pyStringRepr(chars.slice(0, 40).join(''))}...`
   }
   if (value instanceof Y.AbstractType) return `a Y.${yTypeName(value)}`
-  if (value instanceof Uint8Array) return 'a bytes'
+  if (value instanceof Uint8Array) return 'a bytearray'
   if (Array.isArray(value)) return 'a plain array'
   if (typeof value === 'object') return 'a plain object'
   return `a ${typeof value}`
