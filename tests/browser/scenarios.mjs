@@ -96,6 +96,11 @@ async function converge (browser) {
     await alice.page.locator('#timeline .clip[style*="box-shadow"]').waitFor()
     await alice.page.screenshot({ path: config.screenshot, fullPage: false })
   }
+  // A client that withdraws its presence disappears from the pages' lists. (It waits for that
+  // before it disconnects: the server drops a withdrawal still in its 10 ms coalescing window
+  // when the socket closes in that window.)
+  carol.awareness.setLocalState(null)
+  await alice.page.getByTestId('collaborators').filter({ hasNotText: 'carol' }).waitFor()
   carol.destroy()
   // Converged: both pages and the server hold the same timeline.
   const clipsOf = (page) => page.$$eval('#timeline .clip', (els) => els
@@ -104,6 +109,9 @@ async function converge (browser) {
   const allPage = ui.map((u) => u.page_ms)
   const allSdk = viaSdk.flatMap((s) => [s.alice_ms, s.bob_ms])
   const toSdk = ui.filter((u) => u.sdk_ms !== undefined).map((u) => u.sdk_ms)
+  // A closed tab leaves the others' lists.
+  await bob.context.close()
+  await alice.page.getByTestId('collaborators').filter({ hasNotText: 'bob' }).waitFor()
   return {
     alice_clips: a,
     bob_clips: b,
