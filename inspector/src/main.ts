@@ -363,9 +363,10 @@ function renderStatus (): void {
   saved.textContent = label
   saved.dataset.state = state.unsaved ? 'unsaved' : label === 'Saved' ? 'saved' : 'pending'
   saved.className = `pill saved-${saved.dataset.state}`
-  const viewer = state.project?.role === 'viewer'
+  // A viewer's edits are refused, and after access removed or not found nothing is sent.
+  const readOnly = state.project?.role === 'viewer' || status === 'denied' || status === 'not_found'
   for (const form of ['add-track-form', 'add-clip-form', 'move-clip-form']) {
-    byId(form).classList.toggle('disabled', viewer)
+    byId(form).classList.toggle('disabled', readOnly)
   }
 }
 

@@ -238,6 +238,7 @@ async function removed (browser) {
   await bob.page.locator('[data-testid=notice][data-kind=access_removed]').waitFor()
   await waitStatus(bob.page, 'denied')
   const notice = await bob.page.getByTestId('notice').textContent()
+  const editingOff = await bob.page.locator('#add-track-form.disabled').count()
   // Longer than the longest reconnect back-off (2.5 s): any further attempt would have happened.
   await sleep(config.observe_ms)
   const counted = await step('count-closes')
@@ -251,6 +252,7 @@ async function removed (browser) {
   return {
     track,
     notice,
+    editing_off: editingOff,
     not_found: notFound,
     bob_sockets_before_removal: socketsBefore,
     bob_sockets_after: bob.sockets.length,

@@ -177,6 +177,7 @@ async def test_a_removed_member_sees_access_removed_and_stops(server: RunningSer
         {"remove-bob": remove_bob, "count-closes": count_closes},
     )
     assert result["notice"].startswith("Access removed")
+    assert result["editing_off"] == 1
     assert "project_not_found" in result["not_found"]
     # The removal closed Bob's socket with 4403; at most one further attempt may follow.
     closes = result["server_4403_closes"]
