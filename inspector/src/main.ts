@@ -396,7 +396,7 @@ function renderTimelineView (): void {
   if (timeline === null || session === null || project === null) return
   byId('project-title').textContent = timeline.project.title === '' ? project.title : timeline.project.title
   byId('project-role').textContent = `${project.role}${project.role === 'viewer' ? ' (read-only)' : ''} · ` +
-    `${timeline.tracks.length} tracks · ${timeline.clips.length} clips · ${timeline.project.fps} fps`
+    `${plural(timeline.tracks.length, 'track')} · ${plural(timeline.clips.length, 'clip')} · ${timeline.project.fps} fps`
   const editable = project.role !== 'viewer'
   renderTimeline(byId('timeline'), timeline, {
     pxPerSecond: state.pxPerSecond,
@@ -529,11 +529,15 @@ function renderPreview (): void {
   if (preview === null) return
   box.dataset.version = String(preview.version)
   byId('preview-title').textContent = `Version #${preview.version}${preview.label !== null ? ` “${preview.label}”` : ''}: ` +
-    `${preview.timeline.tracks.length} tracks, ${preview.timeline.clips.length} clips`
+    `${plural(preview.timeline.tracks.length, 'track')}, ${plural(preview.timeline.clips.length, 'clip')}`
   byId<HTMLButtonElement>('preview-restore').hidden = state.project?.role === 'viewer'
   renderTimeline(byId('preview-timeline'), preview.timeline, {
     pxPerSecond: state.pxPerSecond, selected: null, remoteSelections: new Map(), handlers: null, testPrefix: 'preview-'
   })
+}
+
+function plural (n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
 }
 
 function renderAll (): void {
