@@ -137,7 +137,7 @@ async def test_an_expired_token_is_refreshed_without_losing_unsent_edits(
         refused_before = await closes_with(server, 4401)
         result = await run_scenario(
             "token",
-            _config(server, pid, short_ttl_s=5),
+            _config(server, pid, short_ttl_s=8),
             {"drop-alice": drop_alice, "sockets-of-alice": sockets_of_alice},
         )
         refused = await closes_with(server, 4401) - refused_before
