@@ -1,10 +1,10 @@
 """Committed files that are generated from the server's code (or copied) must match it.
 
 ``client/test/vectors/fractional_index.json`` pins the TS fractional index keys to
-``crdt.fractional_index``; ``client/openapi.json`` is the input of ``client/src/api-types.ts``.
-When either fails: run the generator named in the message and commit the result.
+``crdt.fractional_index``, ``timeline_writers.json`` the TS writers to ``crdt.timeline``'s;
+``client/openapi.json`` is the input of ``client/src/api-types.ts``. When one fails: run the
+generator named in the message and commit the result.
 """
-
 from __future__ import annotations
 
 import importlib.util
@@ -34,6 +34,15 @@ def test_fractional_index_vectors_match_the_server_implementation() -> None:
     assert committed == gen.render(gen.vectors()), (
         "client/test/vectors/fractional_index.json is stale: run "
         "`python client/scripts/gen_fractional_index_vectors.py`"
+    )
+
+
+def test_timeline_writer_vectors_match_the_server_writers() -> None:
+    gen = _script("gen_writer_vectors")
+    committed = gen.VECTORS_PATH.read_text(encoding="utf-8")
+    assert committed == gen.render(gen.vectors()), (
+        "client/test/vectors/timeline_writers.json is stale: run "
+        "`python client/scripts/gen_writer_vectors.py`"
     )
 
 
