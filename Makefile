@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test lint bench
+.PHONY: install serve test lint bench chromium inspector
 
 $(BIN)/flowai: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,22 @@ tests/interop/node_modules/.package-lock.json: tests/interop/package-lock.json
 client/node_modules/.package-lock.json: client/package-lock.json
 	cd client && npm ci --no-audit --no-fund --loglevel=error
 
-test: install tests/interop/node_modules/.package-lock.json client/node_modules/.package-lock.json
+# The inspector page's tools (esbuild, TypeScript) and playwright-core for the browser tests;
+# playwright never downloads a browser: the tests drive Debian's Chromium.
+inspector/node_modules/.package-lock.json: inspector/package-lock.json
+	cd inspector && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+
+# Rebuild the committed page assets in server/static/inspector/ from inspector/src.
+inspector: inspector/node_modules/.package-lock.json
+	cd inspector && npm run build
+
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
+test: install tests/interop/node_modules/.package-lock.json client/node_modules/.package-lock.json inspector/node_modules/.package-lock.json chromium
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	cd client && npm run --silent build

@@ -21,6 +21,7 @@ from server.http import projects as http_projects
 from server.http import render as http_render
 from server.http import versions as http_versions
 from server.http.errors import install_error_handlers
+from server.http.inspector import install_inspector
 from server.log_context import RequestIdMiddleware
 from server.settings import Settings
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
     app.include_router(http_jobs.router)
     app.include_router(http_media.router)
     app.include_router(http_render.router)
+    install_inspector(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
