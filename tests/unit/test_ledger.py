@@ -10,31 +10,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing import errors
-from billing.ledger import (
+from billing.audit import UserLedger, audit
+from billing.ledger import Account, Decision, Hold, HoldRef, HoldStatus, Kind, State, Status, decide
+from billing.memory import MemoryLedgerStore
+from billing.requests import (
     AMOUNT_MAX,
     HOLD_TTL_S_MAX,
-    Account,
     Adjust,
     Capture,
     Credit,
-    Decision,
     Expire,
-    Hold,
-    HoldRef,
-    HoldStatus,
-    Kind,
     PlaceHold,
     Refund,
     Release,
-    Result,
-    State,
-    Status,
-    UserLedger,
-    audit,
-    decide,
     request_digest,
 )
-from billing.memory import MemoryLedgerStore
+from billing.results import Result
 from billing.service import CreditService
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
