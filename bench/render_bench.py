@@ -26,7 +26,8 @@ from pycrdt import Doc
 from ai.audio import ffmpeg_exe
 from crdt import timeline as tl
 from render.ffmpeg_local import LocalRenderer
-from render.spec import RenderOptions, RenderSpec, build_spec
+from render.spec import RenderOptions, RenderSpec
+from render.spec_build import build_spec
 
 CLIP_S = 10
 SECONDS_MAX = 600

@@ -12,7 +12,7 @@
         ├── IdempotencyConflict            the key was already used for a different request
         └── RefundRejected                 the hold was not captured, or the refund exceeds it
 
-Operations return a ``billing.ledger.Result``; ``Result.raise_for_status()`` turns a refusal
+Operations return a ``billing.results.Result``; ``Result.raise_for_status()`` turns a refusal
 into the matching ``Refused`` subclass for callers that prefer exceptions.
 """
 

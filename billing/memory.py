@@ -10,20 +10,10 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-from billing.ledger import (
-    Account,
-    Hold,
-    HoldRef,
-    HoldStatus,
-    Request,
-    Result,
-    State,
-    Transaction,
-    UserLedger,
-    decide,
-    hold_id_of,
-    result_of,
-)
+from billing.audit import UserLedger
+from billing.ledger import Account, Hold, HoldRef, HoldStatus, State, Transaction, decide
+from billing.requests import Request, hold_id_of
+from billing.results import Result, result_of
 
 __all__ = ["MemoryLedgerStore"]
 

@@ -7,14 +7,17 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 from uuid import UUID
 
-from billing.ledger import Account, Hold, HoldRef, Request, Result, Transaction, UserLedger
+from billing.audit import UserLedger
+from billing.ledger import Account, Hold, HoldRef, Transaction
+from billing.requests import Request
+from billing.results import Result
 
 __all__ = ["LedgerStore"]
 
 
 class LedgerStore(Protocol):
     async def execute(self, request: Request) -> Result:
-        """Run one operation atomically: lock the account, ``ledger.decide``, write.
+        """Run one operation atomically: lock the account, ``billing.ledger.decide``, write.
 
         Safe under any concurrency and idempotent by ``request.key``; a crash leaves either
         the whole operation or nothing. Times are the store's clock.

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from typing import Final
 from uuid import UUID
 
-from billing.ledger import (
+from billing.audit import Violation, audit
+from billing.ledger import Account, Status, Transaction
+from billing.ports import LedgerStore
+from billing.requests import (
     HOLD_TTL_S_DEFAULT,
-    Account,
     Adjust,
     Capture,
     Credit,
@@ -31,13 +33,8 @@ from billing.ledger import (
     PlaceHold,
     Refund,
     Release,
-    Result,
-    Status,
-    Transaction,
-    Violation,
-    audit,
 )
-from billing.ports import LedgerStore
+from billing.results import Result
 
 __all__ = ["AuditReport", "CreditService"]
 

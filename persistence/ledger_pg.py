@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from billing.audit import UserLedger
 from billing.ledger import (
     Account,
     Decision,
@@ -29,16 +30,12 @@ from billing.ledger import (
     HoldRef,
     HoldStatus,
     Kind,
-    Request,
-    Result,
     State,
     Transaction,
-    UserLedger,
     decide,
-    hold_id_of,
-    opens_account,
-    result_of,
 )
+from billing.requests import Request, hold_id_of, opens_account
+from billing.results import Result, result_of
 
 if TYPE_CHECKING:
     import asyncpg

@@ -1,6 +1,8 @@
 """Rendering a project's timeline to a video file, and moving timelines to and from editors.
 
-- ``spec``: the live document's ``Timeline`` to a validated ``RenderSpec`` (pure).
+- ``spec``: ``RenderSpec``, what a render draws and plays, and ``RenderOptions``, what the user
+  asked for (pure types, with the spec's JSON form); ``spec_build``: the live document's
+  ``Timeline`` to a checked ``RenderSpec``, every problem reported at once (pure).
 - ``ffmpeg_command``: the ffmpeg arguments, filter graph and subtitle scripts for a spec
   (pure); ``ffmpeg_output``: reading what ffmpeg prints (media summary, ``-progress``,
   ``-benchmark``; pure); ``ffmpeg_local``: the runner that probes inputs, runs ffmpeg,

@@ -24,7 +24,8 @@ from persistence.projects import Role
 from render.errors import InvalidRender
 from render.job import KIND, RenderService
 from render.otio import OtioImportError, export_otio, parse_otio, write_timeline
-from render.spec import OutputFormat, RenderOptions, SubtitleMode, build_spec
+from render.spec import OutputFormat, RenderOptions, SubtitleMode
+from render.spec_build import build_spec
 from server.composition.services import Services
 from server.http.deps import CurrentUser, ServicesDep
 from server.http.errors import UPLOAD_BODY_BYTES_CEILING, ApiError, error_body

@@ -10,14 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.ledger import (
-    Expire,
-    HoldStatus,
-    Kind,
-    Status,
-)
+from billing.ledger import HoldStatus, Kind, Status
 from billing.memory import MemoryLedgerStore
 from billing.ports import LedgerStore
+from billing.requests import Expire
 from billing.service import CreditService
 from persistence.db import Database
 from persistence.ledger_pg import PgLedgerStore

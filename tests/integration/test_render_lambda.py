@@ -21,7 +21,8 @@ from render.remotion_lambda import (
     RemotionLambdaRenderer,
     parse_invoke_payload,
 )
-from render.spec import RenderOptions, RenderSpec, build_spec
+from render.spec import RenderOptions, RenderSpec
+from render.spec_build import build_spec
 from tests.support.fake_remotion import BUCKET, FUNCTION, REGION, FakeRemotion, fake_remotion
 from tests.support.fake_remotion import moto_s3 as moto_s3_server
 

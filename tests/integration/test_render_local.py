@@ -13,7 +13,8 @@ from crdt import timeline as tl
 from render.errors import RenderCancelled, RenderFailed
 from render.ffmpeg_local import LocalRenderer, render_cancellable
 from render.progress import RenderProgress
-from render.spec import OutputFormat, RenderOptions, RenderSpec, SubtitleMode, build_spec
+from render.spec import OutputFormat, RenderOptions, RenderSpec, SubtitleMode
+from render.spec_build import build_spec
 from tests.support import media
 
 

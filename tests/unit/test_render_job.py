@@ -12,7 +12,8 @@ from render.errors import InvalidRender
 from render.ffmpeg_local import LocalRenderer
 from render.job import PRODUCT, RenderConfig, RenderService, _seconds_from_cost
 from render.remotion_lambda import CLIENT_VERSION, RemotionLambdaConfig, RemotionLambdaRenderer
-from render.spec import RenderOptions, RenderSpec, build_spec
+from render.spec import RenderOptions, RenderSpec
+from render.spec_build import build_spec
 
 PID = "7f1c0c3e-0000-0000-0000-000000000001"
 

@@ -11,14 +11,8 @@ from crdt import timeline as tl
 from render.errors import InvalidRender
 from render.ffmpeg_command import ass_document, build_command
 from render.ffmpeg_output import ProgressParser, parse_cpu_seconds, parse_media_info
-from render.spec import (
-    OutputFormat,
-    RenderOptions,
-    RenderSpec,
-    SubtitleMode,
-    build_spec,
-    parse_resolution,
-)
+from render.spec import OutputFormat, RenderOptions, RenderSpec, SubtitleMode
+from render.spec_build import build_spec, parse_resolution
 
 
 def _doc() -> tuple[Doc[Any], dict[str, str]]:
