@@ -15,14 +15,16 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from persistence.db import Connection
+    import asyncpg.pool
 
 __all__ = ["apply_supabase_access"]
 
 log = logging.getLogger(__name__)
 
 
-async def apply_supabase_access(conn: Connection) -> str | None:
+async def apply_supabase_access(
+    conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record],
+) -> str | None:
     """Apply the rules in one transaction; what it did, or None before migration 0006."""
     async with conn.transaction():
         if await conn.fetchval("SELECT to_regprocedure('flowai_supabase_access()')") is None:
