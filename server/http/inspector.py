@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-STATIC_DIR = Path(__file__).resolve().parent / "static" / "inspector"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "inspector"
 ASSETS_PATH = "/inspector"
 
 # Same origin only: the page loads nothing from elsewhere and connects only to this server.
