@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Request, status
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
@@ -240,7 +240,7 @@ _SUBTITLE_FILES = {
 
 @router.get(
     "/api/projects/{project_id}/subtitles/{track_file}",
-    response_class=PlainTextResponse,
+    response_class=Response,  # no default media type: the errors are documented as JSON
     responses=_SUBTITLE_FILES,
 )
 async def export_subtitles(

@@ -29,7 +29,7 @@ from server.http.errors import UPLOAD_BODY_BYTES_CEILING, ApiError
 from server.http.job_routes import rate_limit
 from server.http.jobs import ai_services
 from server.http.projects import require_role
-from server.http.schemas import errors
+from server.http.schemas import COMMON, errors
 
 router = APIRouter(tags=["media"])
 
@@ -67,7 +67,7 @@ async def bounded_form(
     if declared is None or not declared.isdigit():
         raise ApiError(411, "length_required", "uploads need a Content-Length header")
     if int(declared) > bytes_max + _FORM_OVERHEAD_BYTES:
-        raise ApiError(413, "too_large", f"uploads are limited to {bytes_max} bytes")
+        raise ApiError(413, "body_too_large", f"uploads are limited to {bytes_max} bytes")
     form = await request.form(
         max_files=files_max, max_fields=_FORM_FIELDS_MAX, max_part_size=_FORM_FIELD_BYTES_MAX
     )
@@ -97,7 +97,7 @@ async def save_upload(upload: UploadFile, path: Path, bytes_max: int) -> int:
         while chunk := await upload.read(_CHUNK_BYTES):
             size += len(chunk)
             if size > bytes_max:
-                raise ApiError(413, "too_large", f"a file is larger than {bytes_max} bytes")
+                raise ApiError(413, "body_too_large", f"a file is larger than {bytes_max} bytes")
             await out.write(chunk)
     return size
 
@@ -137,7 +137,7 @@ def absolute_url(url: str, request: Request, public_url: str | None) -> str:
     openapi_extra=multipart_schema(
         {"file": {"type": "string", "format": "binary"}}, {"name": {"type": "string"}}
     ),
-    responses=errors(401, 403, 404, 411, 413, 415, 422, 429, 503),
+    responses=errors(*COMMON, 403, 404, 411, 415, 429, 503),
 )
 async def upload_media(
     project_id: uuid.UUID, request: Request, user: CurrentUser, services: ServicesDep

@@ -40,7 +40,7 @@ class InvalidRenderBody(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "Bad request (e.g. an invalid role change)",
+    400: "Bad request: the body could not be parsed, or an invalid change (a second owner)",
     401: "Not authenticated: the bearer token is missing, invalid, expired or revoked",
     402: "Insufficient credits",
     403: "Forbidden: the caller's role is too low, or the link is invalid",
@@ -59,9 +59,10 @@ _RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
 }
 
-# What every authenticated /api route can answer besides its own errors: an unauthenticated
-# caller, a body or parameter that fails validation, a body over the limit.
-COMMON = (401, 413, 422)
+# What every authenticated /api route with a request body can answer besides its own errors:
+# a body that cannot be parsed, an unauthenticated caller, a body over the limit, a body or
+# parameter that fails validation.
+COMMON = (400, 401, 413, 422)
 
 
 def errors(

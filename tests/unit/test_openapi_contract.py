@@ -97,7 +97,11 @@ def test_every_error_is_the_error_body(spec: dict[str, Any]) -> None:
             wrong.append(f"{method} {path}: 422 not documented")
         if op.get("requestBody") and "413" not in failures:
             wrong.append(f"{method} {path}: 413 not documented")
+        if op.get("requestBody") and "400" not in failures:
+            wrong.append(f"{method} {path}: 400 (unparsable body) not documented")
         for status, response in failures.items():
+            if list(response.get("content", {})) != ["application/json"]:
+                wrong.append(f"{method} {path} {status}: {list(response.get('content', {}))}")
             refs = {s.get("$ref") for s in _schemas(response)}
             if not refs or not refs <= ERROR_SCHEMAS:
                 wrong.append(f"{method} {path} {status}: {refs}")
