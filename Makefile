@@ -1,6 +1,7 @@
 # The two commands a newcomer needs:
 #   make serve   install, then run the server on its embedded defaults
-#   make test    install, then run the whole test suite (needs PostgreSQL and Redis running)
+#   make test    install, then run the whole test suite (needs PostgreSQL and Redis running;
+#                Node.js for the browser client in client/ and the interop tests)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -21,9 +22,13 @@ serve: install
 tests/interop/node_modules/.package-lock.json: tests/interop/package-lock.json
 	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
 
-test: install tests/interop/node_modules/.package-lock.json
+client/node_modules/.package-lock.json: client/package-lock.json
+	cd client && npm ci --no-audit --no-fund --loglevel=error
+
+test: install tests/interop/node_modules/.package-lock.json client/node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	cd client && npm run --silent build
 	$(BIN)/python -m pytest
 
 bench: install tests/interop/node_modules/.package-lock.json

@@ -1,22 +1,26 @@
 """What the AI operations need from the outside world, as small Protocols.
 
-Providers: ``TextModel``, ``Transcriber``, ``ImageModel`` (OpenAI, ``ai.openai_adapter``),
-``SpeechSynthesizer`` and ``VoiceCloner`` (ElevenLabs, ``ai.elevenlabs_adapter``). Each call
+Providers: ``TextModel``, ``Transcriber``, ``ImageModel`` (OpenAI, ``ai.providers.openai``),
+``SpeechSynthesizer`` and ``VoiceCloner`` (ElevenLabs, ``ai.providers.elevenlabs``). Each call
 reports the usage the provider billed, which is what the job captures. Storage:
 ``MediaStore`` (``ai.media``: S3 or a local directory), ``JobStore`` and ``VoiceStore``
-(``persistence.jobs_pg``).
+(``persistence.jobs_pg``). Collaboration: ``LiveDocuments``, the live documents a job writes
+its result into and shows its progress in; ``crdt.live.registry.Rooms`` satisfies it as it
+is, and the composition root passes the rooms in, so this package needs no live room
+registry of its own (and its tests can hand in anything with these two methods).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from pycrdt import Doc
 from pydantic import BaseModel
 
 from ai.segments import Segment
@@ -29,6 +33,7 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "JobStore",
+    "LiveDocuments",
     "MediaStore",
     "SpeechResult",
     "SpeechSynthesizer",
@@ -159,6 +164,25 @@ class MediaStore(Protocol):
     async def url(self, key: str, *, ttl_s: int) -> str: ...
 
     async def delete(self, key: str) -> None: ...
+
+
+# -- Live documents -----------------------------------------------------------------------
+
+
+class LiveDocuments(Protocol):
+    """The project documents collaborators are editing, as jobs use them."""
+
+    async def edit(
+        self, doc_id: str, change: Callable[[Doc[Any]], object], *, origin: str = "server"
+    ) -> bytes | None:
+        """Apply ``change`` to the document live (every collaborator sees it) and persist it;
+        the update it made, or None when it changed nothing."""
+        ...
+
+    def presence(self, doc_id: str, client_id: int, state: dict[str, Any] | None) -> None:
+        """Show ``state`` (None: remove it) as ``client_id``'s awareness presence to the
+        document's collaborators; nothing is written to the document."""
+        ...
 
 
 # -- Jobs ---------------------------------------------------------------------------------

@@ -1,13 +1,19 @@
-"""SRT and WebVTT export of subtitle cues (pure).
+"""SRT and WebVTT export of subtitle cues (pure): the one subtitle writer of the product, used
+by the subtitle export route and by the local renderer for subtitle streams
+(``render.ffmpeg_command``; ``render`` imports ``ai``, never the reverse).
 
 Cues come from a subtitle track of the timeline, which collaborators edit freely, so the
-writer normalises what it is given: cues are sorted by start, empty texts are skipped, and
-text that would break the format (a blank line ends an SRT or VTT cue; ``-->`` starts a VTT
-timing line) is rewritten rather than emitted as is.
+writer normalises what it is given: cues are sorted by start, cues with no text or no length
+are skipped (numbering stays consecutive), and text that would break the format is rewritten
+rather than emitted as is: every line break a reader may honour (``str.splitlines``: CR, LF,
+CRLF, NEL, U+2028 ...) becomes LF and blank lines are dropped (a blank line ends a cue), and
+arrows (``-->``, ``--->`` ...) become ``->`` (a line with ``-->`` is a timing line).
+Timestamps are ``HH:MM:SS,mmm`` in SRT and ``HH:MM:SS.mmm`` in WebVTT.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,9 +35,12 @@ def _timestamp(ms: int, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
 
 
+_ARROW = re.compile(r"-{2,}>")
+
+
 def _lines(text: str) -> str:
-    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    return "\n".join(line.replace("-->", "->") for line in lines if line)
+    lines = (line.strip() for line in text.splitlines())
+    return "\n".join(_ARROW.sub("->", line) for line in lines if line)
 
 
 def _normalised(cues: Iterable[Cue]) -> list[Cue]:

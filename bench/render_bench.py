@@ -23,8 +23,9 @@ from typing import Any
 
 from pycrdt import Doc
 
+from ai.audio import ffmpeg_exe
 from crdt import timeline as tl
-from render.ffmpeg_local import LocalRenderer, ffmpeg_exe
+from render.ffmpeg_local import LocalRenderer
 from render.spec import RenderOptions, RenderSpec, build_spec
 
 CLIP_S = 10

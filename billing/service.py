@@ -3,8 +3,9 @@
 A job's life: ``place_hold`` for its estimated cost (``PriceTable.credits`` of the estimated
 usage) before calling the provider; then ``capture`` the actual cost from the provider's usage,
 or ``release`` on failure. Every call takes an idempotency key that the caller derives from its
-own job id and keeps for retries (``f"{job_id}:hold"``, ``f"{job_id}:capture"``), so a retry
-after a timeout or a crash can never charge twice. Abandoned holds expire: run
+own job id and keeps for retries (the job runner's are ``f"job:{job_id}:hold"``,
+``f"job:{job_id}:capture"`` and ``f"job:{job_id}:release"``), so a retry after a timeout or a
+crash can never charge twice. Abandoned holds expire: run
 ``expire_due`` periodically (``sweep_forever``).
 
 Operations return a ``Result`` whose ``status`` says exactly what happened;

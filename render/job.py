@@ -43,7 +43,7 @@ from ai.errors import (
     ProviderRejected,
     ProviderTransient,
 )
-from ai.jobs import JobContext, JobKind, Outcome
+from ai.jobs.context import JobContext, JobKind, Outcome
 from ai.media import LocalMediaStore, key_of, media_uri
 from ai.usage import Usage
 from billing.prices import Meter, PriceTable
@@ -56,7 +56,8 @@ from render.errors import (
     RenderCancelled,
     RenderFailed,
 )
-from render.ffmpeg_local import LocalRenderer, RenderProgress
+from render.ffmpeg_local import LocalRenderer
+from render.progress import RenderProgress
 from render.remotion_lambda import RemotionLambdaRenderer
 from render.spec import RenderSpec
 

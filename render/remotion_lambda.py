@@ -34,7 +34,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from render.errors import BackendMisconfigured, RenderCancelled, RenderFailed
-from render.ffmpeg_local import RenderProgress
+from render.progress import ProgressCallback, RenderProgress
 from render.spec import OutputFormat, RenderSpec
 
 if TYPE_CHECKING:
@@ -116,9 +116,6 @@ class LambdaRenderResult:
     def render_seconds(self) -> int:
         """Usage on the ``render_seconds`` meter."""
         return math.ceil(self.billed_ms / 1000)
-
-
-ProgressCallback = Callable[[RenderProgress], Awaitable[None]]
 
 
 def parse_invoke_payload(raw: bytes) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from ai.audio import SPEECH_BYTES_PER_S, cut, detect_silences, extract_audio, probe
 from ai.errors import InvalidInput, ProviderNotConfigured
-from ai.jobs import JobContext
+from ai.jobs.context import JobContext
 from ai.media import key_of
 from ai.ports import (
     ImageModel,

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BaseModel
 
-from ai.jobs import JobContext, JobKind, Outcome
+from ai.jobs.context import JobContext, JobKind, Outcome
 from ai.languages import language_name
 from ai.operations.common import Providers
 from ai.ports import TextRequest

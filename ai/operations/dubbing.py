@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel
 
 from ai.audio import fit_duration, probe
 from ai.errors import ProviderMalformed
-from ai.jobs import JobContext, JobKind, Outcome
+from ai.jobs.context import JobContext, JobKind, Outcome
 from ai.languages import language_name
 from ai.media import media_uri
 from ai.operations.common import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ai.jobs import JobContext, JobKind, Outcome
+from ai.jobs.context import JobContext, JobKind, Outcome
 from ai.operations.common import (
     Limits,
     Providers,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ai.errors import ProviderMalformed
-from ai.jobs import JobContext, JobKind, Outcome
+from ai.jobs.context import JobContext, JobKind, Outcome
 from ai.media import media_uri
 from ai.operations.common import Providers, job_tag
 from ai.sniff import sniff

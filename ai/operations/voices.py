@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from ai.jobs import JobContext, JobKind, Outcome
+from ai.jobs.context import JobContext, JobKind, Outcome
 from ai.operations.common import Providers
 from ai.ports import VoiceClone
 from ai.usage import Usage

@@ -1,10 +1,17 @@
 """Group commit: a room's accepted updates, appended to the ``DocumentStore`` in batches.
 
-Updates gather for ``group_commit_ms`` and go out as one append; every append is awaited and
-retried with backoff until it succeeds, the batch staying in memory meanwhile, so an accepted
-update is never dropped (never fire-and-forget). One writer task per room keeps the appends in
-order. After each commit the owner hears what became durable (``Committed``), and once enough
-was appended since the last compaction the log is compacted.
+Updates gather for ``group_commit_ms`` from the arrival of the oldest one (not from when the
+writer is next free, which let an update that arrived during a slow append wait for that
+append, a whole window, and the next append) and go out as one append; every append is awaited
+and retried with backoff until it succeeds, the batch staying in memory meanwhile, so an
+accepted update is never dropped (never fire-and-forget). One writer task per room keeps the
+appends in order. After each commit the owner hears what became durable (``Committed``).
+
+Once enough was appended since the last compaction the log is compacted, in a task beside the
+writer (at most one per room): a compaction reads, merges and verifies the whole document,
+which under load took long enough that commits waiting behind it were the slowest "saved"
+acknowledgements. Running it beside the appends is safe because the store deletes exactly the
+rows it merged, so an append that commits meanwhile stays in the log for the next round.
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ class GroupCommit:
         self._appended_count = 0
         self._appended_bytes = 0
         self._writer: asyncio.Task[None] | None = None
+        self._compaction: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> int:
@@ -99,17 +107,26 @@ class GroupCommit:
             await asyncio.wait_for(self.flush(), flush_timeout_s)
         except TimeoutError:
             self._writer.cancel()
+            if self._compaction is not None:
+                self._compaction.cancel()
             return False
         self._writer.cancel()
         with suppress(asyncio.CancelledError):
             await self._writer
+        if self._compaction is not None:
+            await asyncio.gather(self._compaction, return_exceptions=True)
         return True
 
     async def _write_loop(self) -> None:
+        window_s = self._settings.group_commit_ms / 1000
         while True:
             await self._wake.wait()
-            # Gather what arrives within the window into one commit (group commit).
-            await asyncio.sleep(self._settings.group_commit_ms / 1000)
+            # Gather what arrives within the window of the oldest pending update into one
+            # commit (group commit).
+            since = self._pending_since
+            delay_s = window_s if since is None else since + window_s - self._clock()
+            if delay_s > 0:
+                await asyncio.sleep(min(delay_s, window_s))
             self._wake.clear()
             batch, self._pending = self._pending, []
             since, self._pending_since = self._pending_since, None
@@ -126,8 +143,11 @@ class GroupCommit:
             if (
                 self._appended_count >= self._settings.compact_updates_max
                 or self._appended_bytes >= self._settings.compact_bytes_max
-            ):
-                await self._compact()
+            ) and (self._compaction is None or self._compaction.done()):
+                self._appended_count = self._appended_bytes = 0
+                self._compaction = asyncio.create_task(
+                    self._compact(), name=f"compact:{self._doc_id}"
+                )
 
     async def _store_with_retry(self, batch: list[bytes]) -> None:
         delay = 0.05
@@ -154,4 +174,3 @@ class GroupCommit:
             # The log stays as it was; compaction is retried at the next threshold.
             log.exception("compaction failed", extra={"project_id": self._doc_id})
             self._metrics.compacted(False)
-        self._appended_count = self._appended_bytes = 0

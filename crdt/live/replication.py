@@ -128,8 +128,12 @@ class Replicator:
     async def _sweep_loop(self) -> None:
         while True:
             await asyncio.sleep(self._confirm_timeout_s / 2)
-            for origin in list(self._unconfirmed):
-                self._store_unconfirmed(origin, older_than=self._clock() - self._confirm_timeout_s)
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Store here every update of another instance still unconfirmed after the timeout."""
+        for origin in list(self._unconfirmed):
+            self._store_unconfirmed(origin, older_than=self._clock() - self._confirm_timeout_s)
 
     def _store_unconfirmed(self, origin: str, *, older_than: float | None) -> None:
         pending = self._unconfirmed.get(origin)

@@ -15,27 +15,27 @@ from typing import Any, Final, cast
 
 import httpx
 
-from ai.elevenlabs_adapter import (
+from ai.jobs.context import JobKind, JobRegistry, RetryPolicy
+from ai.jobs.queue import JobQueue, WorkerSettings
+from ai.jobs.runner import Jobs
+from ai.media import LocalMediaStore, S3MediaStore
+from ai.operations import content, dubbing, subtitles, thumbnail, voices
+from ai.operations.common import Limits, Providers
+from ai.ports import MediaStore
+from ai.providers.elevenlabs import (
     ElevenLabsCloner,
     ElevenLabsConfig,
     ElevenLabsSpeech,
     elevenlabs_client,
 )
-from ai.job_queue import JobQueue, WorkerSettings
-from ai.jobs import JobKind, JobRegistry, RetryPolicy
-from ai.media import LocalMediaStore, S3MediaStore
-from ai.openai_adapter import (
+from ai.providers.openai import (
     OpenAIConfig,
     OpenAIImages,
     OpenAIText,
     OpenAITranscriber,
     openai_client,
 )
-from ai.operations import content, dubbing, subtitles, thumbnail, voices
-from ai.operations.common import Limits, Providers
-from ai.ports import MediaStore
 from ai.rate_limit import MemoryRateLimiter, Rate, RateLimiter, RedisRateLimiter
-from ai.runner import Jobs
 from billing.prices import PriceTable
 from billing.service import CreditService
 from crdt.live.registry import Rooms

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +18,7 @@ from server.settings import Settings
 from tests.conftest import make_settings
 from tests.support.fake_providers import ELEVENLABS_KEY, OPENAI_KEY, FakeProviders
 from tests.support.server import RunningServer
+from tests.support.yclient import YClient
 
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -82,6 +84,27 @@ async def wait_for(predicate: Any, *, timeout: float = 20, what: str = "conditio
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+class JobPresence(dict[int, str]):
+    """A client's awareness table that also keeps every job state it was given, in order, so
+    a test sees each progress report the server sent instead of sampling the table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[dict[str, Any]] = []
+
+    def __setitem__(self, client_id: int, state: str) -> None:
+        if '"job"' in state:
+            self.seen.append(json.loads(state)["job"])
+        super().__setitem__(client_id, state)
+
+
+def record_job_presence(client: YClient) -> list[dict[str, Any]]:
+    """Every job state ``client`` receives from now on (call before ``connect``)."""
+    table = JobPresence()
+    client.awareness = table
+    return table.seen
 
 
 async def upload(http: httpx.AsyncClient, project_id: str, path: Path) -> dict[str, Any]:

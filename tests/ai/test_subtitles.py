@@ -4,8 +4,6 @@ connected collaborator sees appear, with the job's progress shown as presence.""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from tests.ai.helpers import (
     balance,
     expected_credits,
     grant,
+    record_job_presence,
     timeline,
     upload,
     wait_job,
@@ -53,38 +52,27 @@ async def test_subtitles_of_a_clip_are_shifted_onto_the_timeline_and_seen_live(
     await grant(ai, "alice", 1000)
     pid = await ai.create_project("alice")
     await ai.add_member("alice", pid, "bob", "editor")
-    bob = await YClient(ai.ws_url(pid, "bob")).connect()
+    bob = YClient(ai.ws_url(pid, "bob"))
+    seen = record_job_presence(bob)
+    await bob.connect()
     await bob.wait_synced()
-    seen: list[dict[str, Any]] = []
-
-    async def watch_presence() -> None:
-        for _ in range(3000):  # bounded: at most 60 s
-            for state in list(bob.awareness.values()):
-                if '"job"' in state:
-                    seen.append(json.loads(state)["job"])
-            await asyncio.sleep(0.02)
-
-    watcher = asyncio.create_task(watch_presence())
-    try:
-        async with ai.client("alice") as http:
-            asset = await upload(http, pid, test_clip)
-            assert asset["kind"] == "video"
-            assert abs(asset["duration_ms"] - 30_000) < 100
-            clip_id = await _place(ai, pid, asset["id"])
-            r = await http.post(
-                f"/api/projects/{pid}/ai/subtitles", json={"clip_id": clip_id, "language": "en"}
-            )
-            assert r.status_code == 202, r.text
-            job = await wait_job(http, r.json()["id"])
-            assert job["status"] == "succeeded", job
-            track_id = job["result"]["track_id"]
-            doc = await timeline(http, pid)
-            assert job["cost"] == expected_credits(fake)
-            assert (await balance(http))["balance"] == 1000 - job["cost"]
-            srt = await http.get(f"/api/projects/{pid}/subtitles/{track_id}.srt")
-            vtt = await http.get(f"/api/projects/{pid}/subtitles/{track_id}.vtt")
-    finally:
-        watcher.cancel()
+    async with ai.client("alice") as http:
+        asset = await upload(http, pid, test_clip)
+        assert asset["kind"] == "video"
+        assert abs(asset["duration_ms"] - 30_000) < 100
+        clip_id = await _place(ai, pid, asset["id"])
+        r = await http.post(
+            f"/api/projects/{pid}/ai/subtitles", json={"clip_id": clip_id, "language": "en"}
+        )
+        assert r.status_code == 202, r.text
+        job = await wait_job(http, r.json()["id"])
+        assert job["status"] == "succeeded", job
+        track_id = job["result"]["track_id"]
+        doc = await timeline(http, pid)
+        assert job["cost"] == expected_credits(fake)
+        assert (await balance(http))["balance"] == 1000 - job["cost"]
+        srt = await http.get(f"/api/projects/{pid}/subtitles/{track_id}.srt")
+        vtt = await http.get(f"/api/projects/{pid}/subtitles/{track_id}.vtt")
 
     # Several uploads, each under the size limit.
     uploads = fake.calls("transcribe")

@@ -14,7 +14,7 @@ import pytest
 
 from crdt import timeline as tl
 from render.errors import BackendMisconfigured, RenderCancelled, RenderFailed
-from render.ffmpeg_local import RenderProgress
+from render.progress import RenderProgress
 from render.remotion_lambda import (
     CLIENT_VERSION,
     RemotionLambdaConfig,

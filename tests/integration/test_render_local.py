@@ -11,7 +11,8 @@ from pycrdt import Doc
 
 from crdt import timeline as tl
 from render.errors import RenderCancelled, RenderFailed
-from render.ffmpeg_local import LocalRenderer, RenderProgress, render_cancellable
+from render.ffmpeg_local import LocalRenderer, render_cancellable
+from render.progress import RenderProgress
 from render.spec import OutputFormat, RenderOptions, RenderSpec, SubtitleMode, build_spec
 from tests.support import media
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 from crdt import timeline as tl
 from crdt.timeline import read_timeline
 from server.composition.ai import AiServices
-from tests.ai.helpers import balance, grant, timeline, wait_job
+from tests.ai.helpers import balance, grant, record_job_presence, timeline, wait_job
 from tests.support import media
 from tests.support.server import RunningServer
 from tests.support.yclient import YClient
@@ -56,31 +55,20 @@ async def test_render_is_charged_stored_linked_and_seen_live(
     await grant(server, "alice", 1000)
     pid = await _sample_project(server, sources)
     await server.add_member("alice", pid, "bob", "viewer")
-    bob = await YClient(server.ws_url(pid, "bob")).connect()
+    bob = YClient(server.ws_url(pid, "bob"))
+    seen = record_job_presence(bob)
+    await bob.connect()
     await bob.wait_synced()
-    seen: list[dict[str, Any]] = []
-
-    async def watch_presence() -> None:
-        for _ in range(3000):  # bounded: at most 60 s
-            for state in list(bob.awareness.values()):
-                if '"job"' in state:
-                    seen.append(json.loads(state)["job"])
-            await asyncio.sleep(0.01)
-
-    watcher = asyncio.create_task(watch_presence())
-    try:
-        async with server.client("alice") as http:
-            queued = await _render(http, pid, resolution="180p", subtitles="stream")
-            assert queued["kind"] == "render" and queued["estimate"] > 0
-            assert (await balance(http))["held"] == queued["estimate"]
-            job = await wait_job(http, queued["id"])
-            doc = await timeline(http, pid)
-            after = await balance(http)
-            link = await http.get(f"/api/projects/{pid}/assets/{job['result']['asset_id']}/url")
-            assert link.status_code == 200, link.text
-            download = await http.get(link.json()["url"])
-    finally:
-        watcher.cancel()
+    async with server.client("alice") as http:
+        queued = await _render(http, pid, resolution="180p", subtitles="stream")
+        assert queued["kind"] == "render" and queued["estimate"] > 0
+        assert (await balance(http))["held"] == queued["estimate"]
+        job = await wait_job(http, queued["id"])
+        doc = await timeline(http, pid)
+        after = await balance(http)
+        link = await http.get(f"/api/projects/{pid}/assets/{job['result']['asset_id']}/url")
+        assert link.status_code == 200, link.text
+        download = await http.get(link.json()["url"])
 
     assert job["status"] == "succeeded", job
     result = job["result"]

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ai.audio import ffmpeg_exe
 from crdt import timeline as tl
-from render.ffmpeg_local import MediaInfo, ffmpeg_exe, parse_media_info
+from render.ffmpeg_output import MediaInfo, parse_media_info
 
 SIZE = "320x180"
 

@@ -16,7 +16,7 @@ from ai.errors import (
     ProviderTimeout,
     ProviderTransient,
 )
-from ai.jobs import RetryPolicy, error_json, presence_client_id
+from ai.jobs.context import RetryPolicy, error_json, presence_client_id
 from ai.operations.dubbing import Translation, _batches, _checked
 from ai.segments import (
     Segment,
@@ -90,22 +90,39 @@ def test_segments_are_clamped_ordered_made_disjoint_and_shifted() -> None:
 # -- subtitle formats -------------------------------------------------------------------------
 
 
-def test_srt_and_vtt() -> None:
+def test_srt() -> None:
+    """The one SRT writer (the subtitle export and the renderer's subtitle streams)."""
+    cues = [
+        Cue(3_723_004, 3_725_000, "later"),  # given out of order
+        Cue(1000, 2500, " first line \r\n\n second line\rthird\u2028fourth "),
+        Cue(2500, 2500, "no length"),
+        Cue(3000, 4000, " \n\t "),  # no text
+        Cue(-10, 500, "before the start"),
+        Cue(5000, 6000, "a --> b ---> c"),
+        Cue(360_000_000, 360_000_001, "after 100 hours"),
+    ]
+    assert to_srt(cues) == (
+        "1\n00:00:01,000 --> 00:00:02,500\nfirst line\nsecond line\nthird\nfourth\n\n"
+        "2\n00:00:05,000 --> 00:00:06,000\na -> b -> c\n\n"
+        "3\n01:02:03,004 --> 01:02:05,000\nlater\n\n"
+        "4\n100:00:00,000 --> 100:00:00,001\nafter 100 hours\n"
+    )
+    assert to_srt([]) == ""
+    assert to_srt([Cue(0, 1000, "\n\n")]) == ""
+
+
+def test_vtt() -> None:
     cues = [
         Cue(3_723_456, 3_725_000, "later <b>&</b>"),
         Cue(1000, 2500, "first line\n\nsecond --> line"),
         Cue(5000, 5000, "empty span"),
         Cue(6000, 7000, "  "),
     ]
-    assert to_srt(cues) == (
-        "1\n00:00:01,000 --> 00:00:02,500\nfirst line\nsecond -> line\n\n"
-        "2\n01:02:03,456 --> 01:02:05,000\nlater <b>&</b>\n"
-    )
     assert to_vtt(cues) == (
         "WEBVTT\n\n00:00:01.000 --> 00:00:02.500\nfirst line\nsecond -&gt; line\n\n"
         "01:02:03.456 --> 01:02:05.000\nlater &lt;b&gt;&amp;&lt;/b&gt;\n"
     )
-    assert to_srt([]) == "" and to_vtt([]) == "WEBVTT\n"
+    assert to_vtt([]) == "WEBVTT\n"
 
 
 # -- text safety ------------------------------------------------------------------------------

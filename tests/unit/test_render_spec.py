@@ -9,7 +9,8 @@ from pycrdt import Doc, Map
 
 from crdt import timeline as tl
 from render.errors import InvalidRender
-from render.ffmpeg_local import ProgressParser, ass_document, build_command, parse_media_info
+from render.ffmpeg_command import ass_document, build_command
+from render.ffmpeg_output import ProgressParser, parse_cpu_seconds, parse_media_info
 from render.spec import (
     OutputFormat,
     RenderOptions,
@@ -259,6 +260,17 @@ At least one output file must be specified"""  # noqa: E501
     assert (info.video, info.audio, info.subtitle) == (("h264",), ("aac",), ("mov_text",))
     assert (info.width, info.height) == (320, 180)
     assert parse_media_info("garbage").duration_ms is None
+
+
+def test_parse_cpu_seconds() -> None:
+    lines = [
+        "bench: utime=0.100s stime=0.020s rtime=0.500s",
+        "frame=  25 fps=0.0 q=-1.0 Lsize=  12kB",
+        "bench: utime=3.250s stime=0.500s rtime=2.000s",
+        "bench: maxrss=51200KiB",
+    ]
+    assert parse_cpu_seconds(lines) == 3.75  # the last report: user + system
+    assert parse_cpu_seconds(["no benchmark here"]) is None
 
 
 def test_spec_survives_json() -> None:

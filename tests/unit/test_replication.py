@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pycrdt import Doc, Map
 
 from crdt.live.registry import LiveRoom, Rooms, RoomSettings
-from crdt.memory import MemoryFanout, MemoryHub
+from crdt.memory import ManualClock, MemoryFanout, MemoryHub
 from crdt.ports import Disconnect
 from crdt.protocol import SyncUpdate, decode_message, encode_update
 from persistence.memory import MemoryDocumentStore
@@ -54,7 +54,9 @@ async def _instances(n: int, store: MemoryDocumentStore) -> tuple[MemoryHub, lis
 
 async def test_clients_on_different_instances_converge_with_one_record_each() -> None:
     store = MemoryDocumentStore()
-    _, (a, b) = await _instances(2, store)
+    clock = ManualClock()
+    hub = MemoryHub()
+    a, b = (Rooms(store, SETTINGS, fanout=MemoryFanout(hub, f"i{k}"), clock=clock) for k in (0, 1))
     pa, pb = FakePeer(), FakePeer()
     la = await a.join("d", pa, can_edit=True)
     lb = await b.join("d", pb, can_edit=True)
@@ -66,7 +68,12 @@ async def test_clients_on_different_instances_converge_with_one_record_each() ->
     await eventually(lambda: _keys(pa.doc) >= {f"b{i}" for i in range(20)})
     await la.flush()
     await lb.flush()
-    await asyncio.sleep(0.3)  # past the confirmation timeout: nothing is stored twice
+    # Past the confirmation timeout: every update was confirmed, so nothing is stored twice.
+    clock.advance(SETTINGS.confirm_timeout_ms / 1000 + 1)
+    for live in (la, lb):
+        assert live.replicator is not None
+        live.replicator.sweep()
+        await live.flush()
     assert len(store.updates["d"]) == 40
 
 

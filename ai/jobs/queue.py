@@ -2,7 +2,7 @@
 abort, worker heartbeats).
 
 One procrastinate task, ``flowai.run_job``, carries only our job id; the ``jobs`` table holds
-everything else, and ``ai.runner.Jobs`` runs it. Retries follow ``RetryPolicy`` (the same
+everything else, and ``ai.jobs.runner.Jobs`` runs it. Retries follow ``RetryPolicy`` (the same
 decision the runner records on the job). A worker that dies mid-job stops sending heartbeats;
 ``recover`` (run periodically by every worker process) retries its jobs, or fails them and
 releases their holds when no attempt is left, so no job stays "running" forever. It also
@@ -26,8 +26,8 @@ from procrastinate.jobs import Job, Status
 from procrastinate.retry import BaseRetryStrategy
 
 from ai.errors import AiError
-from ai.jobs import RetryPolicy
-from ai.runner import Jobs
+from ai.jobs.context import RetryPolicy
+from ai.jobs.runner import Jobs
 
 __all__ = ["TASK_NAME", "JobQueue", "WorkerSettings"]
 
@@ -65,7 +65,7 @@ class _Retry(BaseRetryStrategy):
 
 
 class JobQueue:
-    """Implements ``ai.jobs.QueueBackend`` and runs workers."""
+    """Implements ``ai.jobs.context.QueueBackend`` and runs workers."""
 
     def __init__(self, dsn: str, jobs: Jobs, settings: WorkerSettings) -> None:
         self._jobs = jobs

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from ai.errors import JobCancelled
-from ai.jobs import (
+from ai.jobs.context import (
     Handler,
     JobContext,
     JobRegistry,
@@ -22,12 +22,11 @@ from ai.jobs import (
     remove_dir,
     scratch_dir,
 )
-from ai.ports import JobRecord, JobStatus, JobStore, MediaStore
+from ai.ports import JobRecord, JobStatus, JobStore, LiveDocuments, MediaStore
 from ai.usage import Usage, credits_for
 from billing.ledger import Status
 from billing.prices import PriceTable
 from billing.service import CreditService
-from crdt.live.registry import Rooms
 
 __all__ = ["Jobs"]
 
@@ -50,7 +49,7 @@ class Jobs:
         credits: CreditService,
         prices: PriceTable,
         registry: JobRegistry,
-        rooms: Rooms,
+        rooms: LiveDocuments,
         media: MediaStore,
         retry: RetryPolicy,
         hold_ttl_s: int = HOLD_TTL_S_DEFAULT,

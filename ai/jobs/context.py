@@ -1,23 +1,7 @@
-"""Durable jobs: the generic flow every AI and render request goes through.
-
-``estimate -> hold -> run -> capture -> deliver``, or ``release`` on failure or cancel:
-
-1. ``Jobs.submit`` (in the HTTP request): price the estimated usage, place a credit hold for
-   it (``402`` when the user cannot cover it; nothing is queued), record the job, queue it.
-2. A worker runs the kind's handler with a ``JobContext``: progress reporting (stored and
-   shown to the project's collaborators as presence), cancellation checks, media storage,
-   rooms, a scratch directory, and ``step`` checkpoints that survive a crash, so a retried
-   job never pays a provider twice for work it already has.
-3. The handler returns an ``Outcome``: its result, the actual usage, and a ``deliver``
-   callback that writes into the live document. The runner then commits: deliver, capture the
-   actual cost (never above the hold), mark the job succeeded. Once the commit has started a
-   cancel no longer interrupts it.
-4. Transient provider errors (429, 5xx, timeouts, malformed bodies) are retried with
-   exponential backoff up to ``RetryPolicy.max_attempts``; anything else fails at once. A
-   failed or cancelled job releases its hold: a failed request never costs credits.
-
-Other packages add job kinds by registering a handler (``JobRegistry.register``); the queue
-itself (``ai.job_queue``) is procrastinate on PostgreSQL.
+"""What a job handler is, gets and returns: ``JobKind`` and ``JobRegistry``, ``JobContext``
+(progress, cancellation, checkpoints, media, live documents, a scratch directory), ``Outcome``;
+and what the runner and the queue share: ``RetryPolicy`` and the ``QueueBackend`` port. The
+flow itself is described in ``ai.jobs``.
 """
 
 from __future__ import annotations
@@ -34,9 +18,8 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from ai.errors import AiError, JobCancelled, ProviderTransient
-from ai.ports import JobRecord, JobStore, MediaStore
+from ai.ports import JobRecord, JobStore, LiveDocuments, MediaStore
 from ai.usage import Usage
-from crdt.live.registry import Rooms
 
 __all__ = [
     "Handler",
@@ -168,7 +151,7 @@ class JobContext:
     attempt: int
     store: JobStore
     media: MediaStore
-    rooms: Rooms
+    rooms: LiveDocuments
     workdir: Path
     checkpoint: dict[str, Any] = field(default_factory=dict)
 
