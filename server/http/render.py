@@ -144,7 +144,9 @@ async def _read_body(request: Request) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > OTIO_BYTES_MAX:
-            raise ApiError(413, "body_too_large", f"an .otio document is at most {OTIO_BYTES_MAX} bytes")
+            raise ApiError(
+                413, "body_too_large", f"an .otio document is at most {OTIO_BYTES_MAX} bytes"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
