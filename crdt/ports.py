@@ -21,6 +21,7 @@ class Disconnect(Enum):
     MALFORMED = "malformed"
     REVOKED = "revoked"
     SHUTDOWN = "shutdown"
+    PROJECT_DELETED = "project_deleted"
 
 
 class Peer(Protocol):

@@ -6,6 +6,11 @@ ones updated (their ``updated_at`` moves), unchanged ones are not touched, and r
 entity left the timeline are deleted. Each table takes one batched statement per kind of
 change (arrays passed to ``unnest``), so a 5,000-clip timeline is a handful of round trips.
 
+The ``video_projects`` row takes the document's project fields (title, fps, width, height) and
+its ``updated_at`` moves to the time of the projection: it follows the last stored edit, within
+the settle delay, so a "recently edited" list can sort on it. A title the row cannot hold
+(empty, over 200 characters) keeps the row's title, or is cut to 200 characters.
+
 Only what the reader accepted is projected. Tracks and clips it skipped as malformed are
 counted (``skipped``) and, if an earlier projection had a row for them, that row is deleted:
 the mirror shows what collaborators see.
@@ -33,11 +38,12 @@ from crdt.timeline import (
     TRACK_MUTED,
     TRACK_NAME,
     TRACK_ORDER,
+    ProjectInfo,
     Timeline,
 )
 from persistence.db import Connection
 
-__all__ = ["ProjectionResult", "project_timeline"]
+__all__ = ["ProjectionResult", "project_row", "project_timeline"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +112,17 @@ WHERE (c.track_id, c.kind, c.asset_id, c.start_ms, c.duration_ms, c.source_in_ms
 RETURNING (xmax = 0) AS inserted
 """
 
+# A deleted project keeps the row as it was when it was deleted.
+_UPDATE_PROJECT: Final = """
+UPDATE video_projects SET
+    title = coalesce(nullif(left($2::text, 200), ''), title),
+    fps = $3,
+    width = $4,
+    height = $5,
+    updated_at = now()
+WHERE id = $1 AND deleted_at IS NULL
+"""
+
 _DELETE_TRACKS: Final = """
 WITH gone AS (
     DELETE FROM video_tracks WHERE project_id = $1 AND track_id <> ALL ($2::text[])
@@ -147,6 +164,7 @@ async def project_timeline(
     Runs in the caller's transaction. The ``video_projects`` row must exist (foreign key).
     """
     await conn.execute(_LOCK_SQL, str(project_id))
+    await project_row(conn, project_id, timeline.project)
     tracks = [t for t in timeline.tracks if _NUL not in t.id]
     clips = [c for c in timeline.clips if _NUL not in c.id and _NUL not in c.track]
     unmirrorable = len(timeline.tracks) - len(tracks) + len(timeline.clips) - len(clips)
@@ -184,6 +202,18 @@ async def project_timeline(
         updated=len(written) - inserted,
         deleted=int(deleted_tracks) + int(deleted_clips),
         skipped=_skipped_entries(timeline) + unmirrorable,
+    )
+
+
+async def project_row(conn: Connection, project_id: uuid.UUID, project: ProjectInfo) -> None:
+    """Write the document's project fields into the ``video_projects`` row."""
+    await conn.execute(
+        _UPDATE_PROJECT,
+        project_id,
+        _text(project.title),
+        project.fps,
+        project.width,
+        project.height,
     )
 
 

@@ -6,7 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from crdt.timeline import ProjectInfo
 
 
 class Role(StrEnum):
@@ -21,11 +24,25 @@ class Role(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Project:
+    """A project's row: its fields mirror the document's (the projection writes them), and
+    ``updated_at`` is the time of its last stored edit, within the settle delay."""
+
     id: uuid.UUID
     title: str
     owner_id: str
     created_at: datetime
     updated_at: datetime
+    # Unknown until the document's first projection.
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user_id: str
+    role: Role
+    created_at: datetime
 
 
 class ProjectNotFound(LookupError):
@@ -41,7 +58,9 @@ class ProjectDirectory(Protocol):
         """Any project by id, regardless of caller (the websocket's existence check)."""
         ...
 
-    async def list_projects(self, user_id: str) -> list[Project]: ...
+    async def list_projects(self, user_id: str) -> list[tuple[Project, Role]]:
+        """The user's projects with their role in each, most recently edited first."""
+        ...
 
     async def role_of(self, project_id: uuid.UUID, user_id: str) -> Role | None: ...
 
@@ -51,4 +70,19 @@ class ProjectDirectory(Protocol):
 
     async def set_member(self, project_id: uuid.UUID, user_id: str, role: Role | None) -> None:
         """Add, change or (with ``None``) remove a member. The owner cannot be changed."""
+        ...
+
+    async def mirror_project(self, project_id: uuid.UUID, info: ProjectInfo) -> None:
+        """Write the document's project fields into the row now (what the projection does
+        once edits settle), so the caller that changed them reads them back at once."""
+        ...
+
+    async def list_members(self, project_id: uuid.UUID) -> list[Member]:
+        """Every member, the owner first."""
+        ...
+
+    async def delete_project(self, project_id: uuid.UUID) -> list[str] | None:
+        """Soft delete: hide the project from every read and join, keeping its document,
+        versions, jobs and ledger entries. The members it had, or None if there was no such
+        (live) project."""
         ...

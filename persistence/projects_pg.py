@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import asyncpg
 
+from crdt.timeline import ProjectInfo
 from persistence.db import Database
-from persistence.projects import Project, ProjectNotFound, Role
+from persistence.projection import project_row
+from persistence.projects import Member, Project, ProjectNotFound, Role
 
-_PROJECT_COLUMNS = "id, title, owner_id, created_at, updated_at"
+_PROJECT_COLUMNS = "id, title, owner_id, created_at, updated_at, fps, width, height"
 
 
 # Live rooms keep their project's member list up to this size.
@@ -18,7 +21,16 @@ MEMBERS_KEPT_MAX = 10_000
 
 
 def _project(row: asyncpg.Record) -> Project:
-    return Project(row["id"], row["title"], row["owner_id"], row["created_at"], row["updated_at"])
+    return Project(
+        row["id"],
+        row["title"],
+        row["owner_id"],
+        row["created_at"],
+        row["updated_at"],
+        row["fps"],
+        row["width"],
+        row["height"],
+    )
 
 
 class _AccessBatch:
@@ -73,17 +85,57 @@ class PgProjectDirectory:
 
     async def get_project(self, project_id: uuid.UUID) -> Project | None:
         row = await self._db.fetchrow(
-            f"SELECT {_PROJECT_COLUMNS} FROM video_projects WHERE id = $1", project_id
+            f"SELECT {_PROJECT_COLUMNS} FROM video_projects WHERE id = $1 AND deleted_at IS NULL",
+            project_id,
         )
         return _project(row) if row is not None else None
 
-    async def list_projects(self, user_id: str) -> list[Project]:
-        # Runs under the caller's identity: row-level security decides what is visible.
+    async def list_projects(self, user_id: str) -> list[tuple[Project, Role]]:
+        # Runs under the caller's identity: row-level security decides what is visible; the
+        # join starts from the caller's memberships (index on user_id) and brings the role.
+        columns = ", ".join(f"p.{c}" for c in _PROJECT_COLUMNS.split(", "))
         async with self._db.as_user(user_id) as conn:
             rows = await conn.fetch(
-                f"SELECT {_PROJECT_COLUMNS} FROM video_projects ORDER BY updated_at DESC, id"
+                f"""SELECT {columns}, m.role FROM project_members m
+                    JOIN video_projects p ON p.id = m.project_id
+                    WHERE m.user_id = $1 AND p.deleted_at IS NULL
+                    ORDER BY p.updated_at DESC, p.id""",
+                user_id,
             )
-        return [_project(r) for r in rows]
+        return [(_project(r), Role(r["role"])) for r in rows]
+
+    async def mirror_project(self, project_id: uuid.UUID, info: ProjectInfo) -> None:
+        async with self._db.connection() as conn:
+            await project_row(conn, project_id, info)
+
+    async def list_members(self, project_id: uuid.UUID) -> list[Member]:
+        rows = await self._db.fetch(
+            """SELECT user_id, role, created_at FROM project_members WHERE project_id = $1
+               ORDER BY role <> 'owner', created_at, user_id""",
+            project_id,
+        )
+        return [Member(r["user_id"], Role(r["role"]), r["created_at"]) for r in rows]
+
+    async def delete_project(self, project_id: uuid.UUID) -> list[str] | None:
+        async with self._db.transaction() as conn:
+            found = await conn.fetchval(
+                "SELECT 1 FROM video_projects WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+                project_id,
+            )
+            if found is None:
+                return None
+            rows = await conn.fetch(
+                "DELETE FROM project_members WHERE project_id = $1 RETURNING user_id, role",
+                project_id,
+            )
+            kept = [{"user_id": r["user_id"], "role": r["role"]} for r in rows]
+            await conn.execute(
+                """UPDATE video_projects SET deleted_at = now(), deleted_members = $2::jsonb
+                   WHERE id = $1""",
+                project_id,
+                json.dumps(kept),
+            )
+        return [r["user_id"] for r in rows]
 
     async def role_of(self, project_id: uuid.UUID, user_id: str) -> Role | None:
         role = await self._db.fetchval(
@@ -117,7 +169,7 @@ class PgProjectDirectory:
                 """SELECT u.user_id, m.role FROM video_projects p
                    CROSS JOIN unnest($2::text[]) AS u(user_id)
                    LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = u.user_id
-                   WHERE p.id = $1""",
+                   WHERE p.id = $1 AND p.deleted_at IS NULL""",
                 project_id,
                 list(batch.users),
             )

@@ -20,9 +20,8 @@ from server.http import media as http_media
 from server.http import projects as http_projects
 from server.http import render as http_render
 from server.http import versions as http_versions
-from server.http.errors import install_error_handlers
+from server.http.edge import install_http_edge
 from server.http.inspector import install_inspector
-from server.log_context import RequestIdMiddleware
 from server.settings import Settings
 
 # Give this to uvicorn's ``ws`` setting: ``/ws/{project_id}`` is served by this protocol class
@@ -57,10 +56,9 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
         title="FlowAI collaboration backend",
         version="0.1.0",
         lifespan=lifespan,
-        max_body_size=settings.http_body_bytes_max,
     )
-    install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    # Errors in one JSON shape, the request id, the body limit and CORS (FLOWAI_CORS_ORIGINS).
+    install_http_edge(app, settings)
     app.include_router(http_projects.router)
     app.include_router(http_credits.router)
     app.include_router(http_versions.router)

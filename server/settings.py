@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     ws_per_message_deflate: bool = False
     # JSON request bodies (uploads have their own limits); larger ones get 413.
     http_body_bytes_max: int = Field(default=1024 * 1024, gt=0)
+    # Browser origins (comma-separated, e.g. ``https://app.example.com``) allowed to call the
+    # REST API and load media from another origin; none by default. ``*`` allows any.
+    cors_origins: str = ""
+    # How clients reach this server (``https://api.example.com``), for the absolute media
+    # links the API returns; unset: the request's own scheme and host (proxy headers honoured).
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#]+(/[^?#]*)?$")
     # Documents: edits that would grow one beyond this are refused (the client is told).
     doc_bytes_max: int = Field(default=64 * 1024 * 1024, gt=0)
     # Open websocket connections per user on one instance (4529 beyond).
@@ -189,6 +195,9 @@ class Settings(BaseSettings):
                 "set FLOWAI_MEDIA_S3_ACCESS_KEY_ID and FLOWAI_MEDIA_S3_SECRET_ACCESS_KEY together"
             )
         return self
+
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     def room_settings(self) -> RoomSettings:
         return RoomSettings(

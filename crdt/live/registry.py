@@ -214,6 +214,15 @@ class Rooms:
         if self.fanout is not None:
             self.fanout.publish(doc_id, RemoteAccess(user_id, can_edit))
 
+    async def project_deleted(self, doc_id: str) -> None:
+        """The project is gone: close its connections here (4404) and unload its room."""
+        live = self._rooms.get(doc_id)
+        if live is None or live.closing:
+            return
+        for peer in tuple(live.peers):
+            peer.close(Disconnect.PROJECT_DELETED)
+        await self._unload(live)
+
     # -- server-side work ----------------------------------------------------------------
 
     @asynccontextmanager

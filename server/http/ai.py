@@ -4,38 +4,32 @@ document. Subtitle export and voice clones live here too."""
 
 from __future__ import annotations
 
-import math
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Request, status
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ai import audio
-from ai.errors import InvalidInput, ProviderNotConfigured
+from ai.errors import InvalidInput
 from ai.languages import LANGUAGES
 from ai.operations import content, dubbing, subtitles, thumbnail, voices
 from ai.operations.common import Source, resolve_source
-from ai.ports import JobRecord
 from ai.sniff import sniff
 from ai.subtitles_format import Cue, to_srt, to_vtt
 from ai.text_safety import require_text
-from ai.usage import Usage
-from billing.errors import InsufficientCredits, UnknownPrice
 from crdt.timeline import Timeline, TrackKind, read_timeline
 from persistence.projects import Role
 from server.composition.ai import AiServices
 from server.composition.services import Services
 from server.http.deps import CurrentUser, ServicesDep
 from server.http.errors import UPLOAD_BODY_BYTES_CEILING, ApiError
-from server.http.jobs import ai_services, job_out
+from server.http.job_routes import JOB_RESPONSES, accepted, client_errors, rate_limit, submit
+from server.http.jobs import ai_services
 from server.http.media import (
     bounded_form,
     form_files,
@@ -44,6 +38,7 @@ from server.http.media import (
     save_upload,
 )
 from server.http.projects import require_role
+from server.http.schemas import errors
 
 router = APIRouter(tags=["ai"])
 
@@ -84,64 +79,6 @@ class ThumbnailIn(BaseModel):
 # -- shared -----------------------------------------------------------------------------------
 
 
-async def _rate_limit(ai: AiServices, user_id: str, operation: str) -> None:
-    decision = await ai.rate_limiter.hit(f"{operation}:{user_id}", ai.rates[operation])
-    if not decision.allowed:
-        retry_after = max(1, math.ceil(decision.retry_after_s))
-        raise StarletteHTTPException(
-            429,
-            f"too many {operation} requests; retry in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-        )
-
-
-@asynccontextmanager
-async def _client_errors() -> AsyncIterator[None]:
-    """The errors a request can meet before it is queued, as HTTP answers."""
-    try:
-        yield
-    except InvalidInput as exc:
-        raise ApiError(422, exc.code, exc.message) from exc
-    except ProviderNotConfigured as exc:
-        raise ApiError(503, exc.code, exc.message) from exc
-    except UnknownPrice as exc:
-        raise ApiError(503, "price_not_configured", str(exc)) from exc
-    except InsufficientCredits as exc:
-        raise ApiError(
-            402,
-            "insufficient_credits",
-            f"this request needs {exc.required} credits; {exc.available} available",
-        ) from exc
-
-
-def _accepted(record: JobRecord) -> JSONResponse:
-    body = job_out(record).model_dump(mode="json")
-    return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED)
-
-
-async def _submit(
-    ai: AiServices,
-    *,
-    kind: str,
-    user_id: str,
-    project_id: uuid.UUID | None,
-    operation: str,
-    job_input: dict[str, Any],
-    estimate: Usage,
-) -> JSONResponse:
-    async with _client_errors():
-        ai.jobs.price(estimate)  # An unpriced model is a configuration error: before limits.
-        await _rate_limit(ai, user_id, operation)
-        record = await ai.jobs.submit(
-            kind=kind,
-            user_id=user_id,
-            project_id=project_id,
-            input=job_input,
-            estimate=estimate,
-        )
-    return _accepted(record)
-
-
 async def _timeline(services: Services, project_id: uuid.UUID) -> Timeline:
     async with services.rooms.hold(str(project_id)) as live:
         return read_timeline(live.room.doc)
@@ -150,7 +87,12 @@ async def _timeline(services: Services, project_id: uuid.UUID) -> Timeline:
 # -- operations -------------------------------------------------------------------------------
 
 
-@router.post("/api/ai/content", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/api/ai/content",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=None,
+    responses={**JOB_RESPONSES, **errors(404)},
+)
 async def create_content(body: ContentIn, user: CurrentUser, services: ServicesDep) -> JSONResponse:
     """Titles, a description or a script from a brief (the result is in the job)."""
     ai = ai_services(services)
@@ -158,14 +100,14 @@ async def create_content(body: ContentIn, user: CurrentUser, services: ServicesD
     if body.project_id is not None:
         project, _ = await require_role(services, body.project_id, user.user_id)
         title = project.title
-    async with _client_errors():
+    async with client_errors():
         brief = require_text(body.brief, field="brief", max_chars=ai.limits.prompt_chars_max)
         request = content.build_request(body.kind, brief, title=title, language=body.language)
         estimate = content.estimate(ai.providers, request)
     job_input = {"kind": body.kind.value, "brief": brief, "language": body.language}
     if title is not None:
         job_input["title"] = title
-    return await _submit(
+    return await submit(
         ai,
         kind=content.KIND,
         user_id=user.user_id,
@@ -180,13 +122,18 @@ async def _source(
     services: Services, ai: AiServices, project_id: uuid.UUID, body: SourceIn
 ) -> Source:
     timeline = await _timeline(services, project_id)
-    async with _client_errors():
+    async with client_errors():
         return resolve_source(
             timeline, project_id, clip_id=body.clip_id, asset_id=body.asset_id, limits=ai.limits
         )
 
 
-@router.post("/api/projects/{project_id}/ai/subtitles", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/api/projects/{project_id}/ai/subtitles",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=None,
+    responses={**JOB_RESPONSES, **errors(403, 404)},
+)
 async def create_subtitles(
     project_id: uuid.UUID, body: SubtitlesIn, user: CurrentUser, services: ServicesDep
 ) -> JSONResponse:
@@ -194,9 +141,9 @@ async def create_subtitles(
     ai = ai_services(services)
     await require_role(services, project_id, user.user_id, minimum=Role.EDITOR)
     source = await _source(services, ai, project_id, body)
-    async with _client_errors():
+    async with client_errors():
         estimate = subtitles.estimate(ai.providers, source)
-    return await _submit(
+    return await submit(
         ai,
         kind=subtitles.KIND,
         user_id=user.user_id,
@@ -207,7 +154,12 @@ async def create_subtitles(
     )
 
 
-@router.post("/api/projects/{project_id}/ai/dubbing", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/api/projects/{project_id}/ai/dubbing",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=None,
+    responses={**JOB_RESPONSES, **errors(403, 404)},
+)
 async def create_dubbing(
     project_id: uuid.UUID, body: DubbingIn, user: CurrentUser, services: ServicesDep
 ) -> JSONResponse:
@@ -217,7 +169,7 @@ async def create_dubbing(
     if body.voice_id is not None and body.voice_clone_id is not None:
         raise ApiError(422, "invalid_voice", "give voice_id or voice_clone_id, not both")
     source = await _source(services, ai, project_id, body)
-    async with _client_errors():
+    async with client_errors():
         speech = ai.providers.need_speech()
         estimate = dubbing.estimate(ai.providers, source, ai.limits)
     provider_voice_id = body.voice_id or speech.default_voice_id
@@ -233,7 +185,7 @@ async def create_dubbing(
         "provider_voice_id": provider_voice_id,
         "voice_clone_id": str(body.voice_clone_id) if body.voice_clone_id else None,
     }
-    return await _submit(
+    return await submit(
         ai,
         kind=dubbing.KIND,
         user_id=user.user_id,
@@ -244,7 +196,12 @@ async def create_dubbing(
     )
 
 
-@router.post("/api/projects/{project_id}/ai/thumbnail", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/api/projects/{project_id}/ai/thumbnail",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=None,
+    responses={**JOB_RESPONSES, **errors(403, 404)},
+)
 async def create_thumbnail(
     project_id: uuid.UUID, body: ThumbnailIn, user: CurrentUser, services: ServicesDep
 ) -> JSONResponse:
@@ -252,10 +209,10 @@ async def create_thumbnail(
     ai = ai_services(services)
     await require_role(services, project_id, user.user_id, minimum=Role.EDITOR)
     timeline = await _timeline(services, project_id)
-    async with _client_errors():
+    async with client_errors():
         prompt = require_text(body.prompt, field="prompt", max_chars=ai.limits.prompt_chars_max)
         estimate = thumbnail.estimate(ai.providers)
-    return await _submit(
+    return await submit(
         ai,
         kind=thumbnail.KIND,
         user_id=user.user_id,
@@ -269,7 +226,23 @@ async def create_thumbnail(
 # -- subtitle export ------------------------------------------------------------------------
 
 
-@router.get("/api/projects/{project_id}/subtitles/{track_file}", response_class=PlainTextResponse)
+_SUBTITLE_FILES = {
+    200: {
+        "description": "The track as SubRip or WebVTT",
+        "content": {
+            "application/x-subrip": {"schema": {"type": "string"}},
+            "text/vtt": {"schema": {"type": "string"}},
+        },
+    },
+    **errors(401, 404, 422),
+}
+
+
+@router.get(
+    "/api/projects/{project_id}/subtitles/{track_file}",
+    response_class=Response,  # no default media type: the errors are documented as JSON
+    responses=_SUBTITLE_FILES,
+)
 async def export_subtitles(
     project_id: uuid.UUID, track_file: str, user: CurrentUser, services: ServicesDep
 ) -> PlainTextResponse:
@@ -321,13 +294,15 @@ _VOICE_FIELDS = {"name": {"type": "string"}, "description": {"type": "string"}}
     max_body_size=UPLOAD_BODY_BYTES_CEILING,  # the route checks its own upload limit
     tags=["voices"],
     openapi_extra=multipart_schema(_VOICE_FORM, _VOICE_FIELDS),
+    response_model=None,
+    responses={**JOB_RESPONSES, **errors(411)},
 )
 async def create_voice(request: Request, user: CurrentUser, services: ServicesDep) -> JSONResponse:
     """Clone a voice (ElevenLabs instant voice cloning) from audio samples: form fields
     ``name``, optional ``description``, and one to five ``files``."""
     ai = ai_services(services)
     limits = ai.limits
-    async with _client_errors():
+    async with client_errors():
         estimate = voices.estimate(ai.providers)
     bytes_max = limits.voice_samples_max * limits.voice_sample_bytes_max
     async with bounded_form(request, bytes_max, files_max=limits.voice_samples_max) as form:
@@ -337,14 +312,14 @@ async def create_voice(request: Request, user: CurrentUser, services: ServicesDe
         if not 1 <= len(files) <= limits.voice_samples_max:
             raise ApiError(422, "invalid_samples", f"send 1 to {limits.voice_samples_max} samples")
         job_id = uuid.uuid4()
-        async with _client_errors():
+        async with client_errors():
             clean_name = require_text(name, field="name", max_chars=NAME_CHARS_MAX)
             clean_description = (
                 require_text(description, field="description", max_chars=DESCRIPTION_CHARS_MAX)
                 if description and description.strip()
                 else None
             )
-            await _rate_limit(ai, user.user_id, "voices")
+            await rate_limit(ai, user.user_id, "voices")
             keys: list[str] = []
             try:
                 total_ms = 0
@@ -367,22 +342,39 @@ async def create_voice(request: Request, user: CurrentUser, services: ServicesDe
                 for key in keys:  # Nothing will use them.
                     await ai.media.delete(key)
                 raise
-    return _accepted(record)
+    return accepted(record)
 
 
-@router.get("/api/voices", tags=["voices"])
-async def list_voices(user: CurrentUser, services: ServicesDep) -> list[dict[str, Any]]:
+class VoiceOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    provider: str
+    provider_voice_id: str = Field(description="Give as voice_id to dubbing, or use the clone id.")
+    sample_count: int
+    created_at: str
+
+
+@router.get("/api/voices", tags=["voices"], responses=errors(401, 503))
+async def list_voices(user: CurrentUser, services: ServicesDep) -> list[VoiceOut]:
+    """The caller's voice clones, newest first."""
     ai = ai_services(services)
-    return [voices.voice_json(v) for v in await ai.voice_store.list_for(user.user_id)]
+    clones = await ai.voice_store.list_for(user.user_id)
+    return [VoiceOut.model_validate(voices.voice_json(v)) for v in clones]
 
 
-@router.delete("/api/voices/{voice_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["voices"])
+@router.delete(
+    "/api/voices/{voice_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["voices"],
+    responses=errors(401, 404, 422, 502, 503),
+)
 async def delete_voice(voice_id: uuid.UUID, user: CurrentUser, services: ServicesDep) -> None:
     ai = ai_services(services)
     voice = await ai.voice_store.get_for(user.user_id, voice_id)
     if voice is None:
         raise ApiError(404, "voice_not_found", "no such voice clone")
-    async with _client_errors():
+    async with client_errors():
         cloner = ai.providers.need_cloner()
     try:
         await cloner.delete(voice.provider_voice_id)

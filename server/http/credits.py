@@ -16,6 +16,7 @@ from billing.ledger import Transaction
 from billing.service import CreditService
 from server.composition.services import Services
 from server.http.deps import CurrentUser, ServicesDep
+from server.http.schemas import errors
 
 router = APIRouter(prefix="/api/credits", tags=["credits"])
 
@@ -71,13 +72,13 @@ def _out(tx: Transaction) -> TransactionOut:
     )
 
 
-@router.get("", response_model=CreditsOut)
+@router.get("", response_model=CreditsOut, responses=errors(401))
 async def get_credits(user: CurrentUser, services: ServicesDep) -> CreditsOut:
     account = await _credits(services).balance(user.user_id)
     return CreditsOut(balance=account.balance, held=account.held, available=account.available)
 
 
-@router.get("/transactions", response_model=TransactionsPage)
+@router.get("/transactions", response_model=TransactionsPage, responses=errors(401, 422))
 async def list_transactions(
     user: CurrentUser,
     services: ServicesDep,

@@ -18,6 +18,7 @@ from server.composition.ai import AiServices
 from server.composition.services import Services
 from server.http.deps import CurrentUser, ServicesDep
 from server.http.errors import ApiError
+from server.http.schemas import errors
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -76,7 +77,7 @@ def ai_services(services: Services) -> AiServices:
     return ai
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", responses=errors(401, 404, 422, 503))
 async def get_job(job_id: uuid.UUID, user: CurrentUser, services: ServicesDep) -> JobOut:
     record = await ai_services(services).job_store.get_as(user.user_id, job_id)
     if record is None:
@@ -84,20 +85,30 @@ async def get_job(job_id: uuid.UUID, user: CurrentUser, services: ServicesDep) -
     return job_out(record)
 
 
-@router.get("")
+@router.get("", responses=errors(401, 422, 503))
 async def list_jobs(
     user: CurrentUser,
     services: ServicesDep,
     project_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 50,
 ) -> list[JobOut]:
+    """The caller's jobs and those of their projects' members (``project_id``: one
+    project's), newest first."""
     records = await ai_services(services).job_store.list_as(
         user.user_id, project_id=project_id, limit=limit
     )
     return [job_out(r) for r in records]
 
 
-@router.post("/{job_id}/cancel")
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses={
+        200: {"model": JobOut, "description": "Cancelled"},
+        202: {"model": JobOut, "description": "Running: it is being stopped"},
+        **errors(401, 403, 404, 409, 422, 503),
+    },
+)
 async def cancel_job(job_id: uuid.UUID, user: CurrentUser, services: ServicesDep) -> JSONResponse:
     """202 while a running job is being stopped, 200 once it is cancelled."""
     ai = ai_services(services)

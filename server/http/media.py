@@ -3,7 +3,6 @@ a time-limited URL for an asset, and serve the local media store's signed links.
 
 from __future__ import annotations
 
-import math
 import mimetypes
 import tempfile
 import uuid
@@ -15,8 +14,8 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Request, status
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ai import audio
 from ai.errors import InvalidInput
@@ -27,8 +26,10 @@ from crdt.timeline import AssetKind, add_asset, read_timeline
 from persistence.projects import Role
 from server.http.deps import CurrentUser, ServicesDep
 from server.http.errors import UPLOAD_BODY_BYTES_CEILING, ApiError
+from server.http.job_routes import rate_limit
 from server.http.jobs import ai_services
 from server.http.projects import require_role
+from server.http.schemas import COMMON, errors
 
 router = APIRouter(tags=["media"])
 
@@ -66,7 +67,7 @@ async def bounded_form(
     if declared is None or not declared.isdigit():
         raise ApiError(411, "length_required", "uploads need a Content-Length header")
     if int(declared) > bytes_max + _FORM_OVERHEAD_BYTES:
-        raise ApiError(413, "too_large", f"uploads are limited to {bytes_max} bytes")
+        raise ApiError(413, "body_too_large", f"uploads are limited to {bytes_max} bytes")
     form = await request.form(
         max_files=files_max, max_fields=_FORM_FIELDS_MAX, max_part_size=_FORM_FIELD_BYTES_MAX
     )
@@ -96,9 +97,37 @@ async def save_upload(upload: UploadFile, path: Path, bytes_max: int) -> int:
         while chunk := await upload.read(_CHUNK_BYTES):
             size += len(chunk)
             if size > bytes_max:
-                raise ApiError(413, "too_large", f"a file is larger than {bytes_max} bytes")
+                raise ApiError(413, "body_too_large", f"a file is larger than {bytes_max} bytes")
             await out.write(chunk)
     return size
+
+
+class UploadedAsset(BaseModel):
+    id: str
+    kind: AssetKind
+    name: str
+    uri: str = Field(description="media://<key>: get a link from .../assets/{id}/url")
+    duration_ms: int | None
+    content_type: str
+    bytes: int
+
+
+class UploadOut(BaseModel):
+    asset: UploadedAsset
+
+
+class AssetUrlOut(BaseModel):
+    url: str = Field(description="Absolute; works cross-origin with Range requests (seeking).")
+    expires_in: int = Field(description="Seconds the link stays valid.")
+
+
+def absolute_url(url: str, request: Request, public_url: str | None) -> str:
+    """``url`` as clients reach it: paths of this server get FLOWAI_PUBLIC_URL, or else the
+    request's own scheme and host (with uvicorn's proxy headers applied to the scheme)."""
+    if not url.startswith("/"):
+        return url  # already absolute (an S3 presigned URL)
+    base = public_url or str(request.base_url)
+    return base.rstrip("/") + url
 
 
 @router.post(
@@ -108,19 +137,17 @@ async def save_upload(upload: UploadFile, path: Path, bytes_max: int) -> int:
     openapi_extra=multipart_schema(
         {"file": {"type": "string", "format": "binary"}}, {"name": {"type": "string"}}
     ),
+    responses=errors(*COMMON, 403, 404, 411, 415, 429, 503),
 )
 async def upload_media(
     project_id: uuid.UUID, request: Request, user: CurrentUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> UploadOut:
     """Store an audio, video or image file (form field ``file``, optional ``name``) and add it
     to the timeline's assets. The type is read from the content, never from the name; audio
     and video must decode."""
     ai = ai_services(services)
     await require_role(services, project_id, user.user_id, minimum=Role.EDITOR)
-    decision = await ai.rate_limiter.hit(f"uploads:{user.user_id}", ai.rates["uploads"])
-    if not decision.allowed:
-        retry_after = str(max(1, math.ceil(decision.retry_after_s)))
-        raise StarletteHTTPException(429, "too many uploads", headers={"Retry-After": retry_after})
+    await rate_limit(ai, user.user_id, "uploads")
     limit = ai.media_upload_bytes_max
     async with bounded_form(request, limit, files_max=1) as form:
         uploads = form_files(form, "file")
@@ -159,24 +186,29 @@ async def upload_media(
             doc, asset_kind, display, uri, duration_ms=duration_ms, asset_id=asset_id
         ),
     )
-    return {
-        "asset": {
-            "id": asset_id,
-            "kind": asset_kind.value,
-            "name": display,
-            "uri": uri,
-            "duration_ms": duration_ms,
-            "content_type": kind.mime,
-            "bytes": size,
-        }
-    }
+    asset = UploadedAsset(
+        id=asset_id,
+        kind=asset_kind,
+        name=display,
+        uri=uri,
+        duration_ms=duration_ms,
+        content_type=kind.mime,
+        bytes=size,
+    )
+    return UploadOut(asset=asset)
 
 
-@router.get("/api/projects/{project_id}/assets/{asset_id}/url")
+@router.get(
+    "/api/projects/{project_id}/assets/{asset_id}/url", responses=errors(401, 404, 422, 503)
+)
 async def asset_url(
-    project_id: uuid.UUID, asset_id: str, user: CurrentUser, services: ServicesDep
-) -> dict[str, Any]:
-    """A time-limited URL to fetch an asset stored by this service."""
+    project_id: uuid.UUID,
+    asset_id: str,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+) -> AssetUrlOut:
+    """A time-limited, absolute URL to fetch an asset stored by this service."""
     ai = ai_services(services)
     await require_role(services, project_id, user.user_id)
     async with services.rooms.hold(str(project_id)) as live:
@@ -186,12 +218,14 @@ async def asset_url(
     if key is None or not key.startswith(f"projects/{project_id}/"):
         raise ApiError(404, "asset_not_found", "no media stored for this asset")
     ttl_s = ai.media_url_ttl_s
-    return {"url": await ai.media.url(key, ttl_s=ttl_s), "expires_in": ttl_s}
+    url = absolute_url(await ai.media.url(key, ttl_s=ttl_s), request, services.settings.public_url)
+    return AssetUrlOut(url=url, expires_in=ttl_s)
 
 
 @router.get("/media/{key:path}", include_in_schema=False)
 async def serve_media(key: str, exp: int, sig: str, services: ServicesDep) -> FileResponse:
-    """The local media store's signed links (S3 serves its presigned URLs itself)."""
+    """The local media store's signed links (S3 serves its presigned URLs itself). Range
+    requests are answered with 206 Partial Content, so a <video> can seek."""
     ai = ai_services(services)
     store = ai.local_media
     try:

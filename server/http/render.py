@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse, Response
 from pycrdt import Doc
 from pydantic import BaseModel, Field
 
-from billing.errors import InsufficientCredits, UnknownPrice
 from crdt.timeline import Timeline, TimelineError, read_timeline
 from persistence.projects import Role
 from render.errors import InvalidRender
@@ -29,8 +28,10 @@ from render.spec_build import build_spec
 from server.composition.services import Services
 from server.http.deps import CurrentUser, ServicesDep
 from server.http.errors import UPLOAD_BODY_BYTES_CEILING, ApiError, error_body
-from server.http.jobs import ai_services, job_out
-from server.http.projects import require_role
+from server.http.job_routes import JOB_RESPONSES, submit
+from server.http.jobs import ai_services
+from server.http.projects import ProjectOut, mirrored, project_out, require_role
+from server.http.schemas import COMMON, InvalidRenderBody, errors
 
 router = APIRouter(tags=["render"])
 
@@ -69,7 +70,12 @@ def _invalid(exc: InvalidRender) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
-@router.post("/api/projects/{project_id}/render", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/api/projects/{project_id}/render",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=None,
+    responses={**JOB_RESPONSES, **errors(403, 404, 422, overrides={422: InvalidRenderBody})},
+)
 async def create_render(
     project_id: uuid.UUID, body: RenderIn, user: CurrentUser, services: ServicesDep
 ) -> JSONResponse:
@@ -96,24 +102,15 @@ async def create_render(
         "options": body.model_dump(mode="json"),
         "backend": render.backend,
     }
-    try:
-        record = await ai.jobs.submit(
-            kind=KIND,
-            user_id=user.user_id,
-            project_id=project_id,
-            input=job_input,
-            estimate=render.estimate(spec),
-        )
-    except UnknownPrice as exc:
-        raise ApiError(503, "price_not_configured", str(exc)) from exc
-    except InsufficientCredits as exc:
-        raise ApiError(
-            402,
-            "insufficient_credits",
-            f"this render needs {exc.required} credits; {exc.available} available",
-        ) from exc
-    body_out = job_out(record).model_dump(mode="json")
-    return JSONResponse(body_out, status_code=status.HTTP_202_ACCEPTED)
+    return await submit(
+        ai,
+        kind=KIND,
+        user_id=user.user_id,
+        project_id=project_id,
+        operation=None,  # renders are bounded by credits and the render backend's concurrency
+        job_input=job_input,
+        estimate=render.estimate(spec),
+    )
 
 
 def _filename(title: str) -> str:
@@ -121,7 +118,17 @@ def _filename(title: str) -> str:
     return f"{safe or 'timeline'}.otio"
 
 
-@router.get("/api/projects/{project_id}/export.otio", response_class=Response)
+@router.get(
+    "/api/projects/{project_id}/export.otio",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The timeline as an OpenTimelineIO document (a download)",
+            "content": {OTIO_MEDIA_TYPE: {"schema": {"type": "object"}}},
+        },
+        **errors(401, 404, 422),
+    },
+)
 async def export_timeline(
     project_id: uuid.UUID, user: CurrentUser, services: ServicesDep
 ) -> Response:
@@ -138,22 +145,42 @@ async def _read_body(request: Request) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > OTIO_BYTES_MAX:
-            raise ApiError(413, "too_large", f"an .otio document is at most {OTIO_BYTES_MAX} bytes")
+            raise ApiError(
+                413, "body_too_large", f"an .otio document is at most {OTIO_BYTES_MAX} bytes"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class ImportedProjectOut(ProjectOut):
+    skipped: list[str] = Field(description="What the timeline could not hold (effects ...).")
+
+
+_OTIO_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": f"An OpenTimelineIO document (at most {OTIO_BYTES_MAX} bytes, UTF-8).",
+        "content": {
+            OTIO_MEDIA_TYPE: {"schema": {"type": "object"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
 
 
 @router.post(
     "/api/projects/import.otio",
     status_code=status.HTTP_201_CREATED,
     max_body_size=UPLOAD_BODY_BYTES_CEILING,  # the route checks OTIO_BYTES_MAX
+    openapi_extra=_OTIO_BODY,
+    responses=errors(*COMMON),
 )
 async def import_timeline(
     request: Request,
     user: CurrentUser,
     services: ServicesDep,
     title: str | None = Query(default=None, min_length=1, max_length=200),
-) -> dict[str, Any]:
+) -> ImportedProjectOut:
     """Create a project (the caller owns it) from an ``.otio`` document sent as the body.
     What a FlowAI timeline cannot hold (transitions, effects ...) is listed in ``skipped``."""
     raw = await _read_body(request)
@@ -170,12 +197,5 @@ async def import_timeline(
         raise ApiError(422, "invalid_otio", f"the timeline cannot be imported: {exc}") from exc
     project = await services.directory.create_project(user.user_id, imported.title)
     await services.rooms.edit(str(project.id), lambda doc: write_timeline(doc, imported))
-    return {
-        "id": str(project.id),
-        "title": project.title,
-        "owner_id": project.owner_id,
-        "role": Role.OWNER.value,
-        "created_at": project.created_at.isoformat(),
-        "updated_at": project.updated_at.isoformat(),
-        "skipped": imported.skipped,
-    }
+    out = project_out(await mirrored(services, project.id), Role.OWNER)
+    return ImportedProjectOut(**out.model_dump(), skipped=imported.skipped)

@@ -17,6 +17,7 @@ from server.composition.services import Services
 from server.http.deps import CurrentUser, ServicesDep
 from server.http.errors import ApiError
 from server.http.projects import require_role
+from server.http.schemas import COMMON, TimelineOut, errors
 
 # doc_versions.version is a PostgreSQL integer: refuse what it cannot hold with a 422.
 VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -28,30 +29,51 @@ class VersionCreate(BaseModel):
     label: str = Field(min_length=1, max_length=200)
 
 
-def _out(info: VersionInfo) -> dict[str, Any]:
-    return {
-        "version": info.version,
-        "kind": info.kind.value,
-        "label": info.label,
-        "created_by": info.created_by,
-        "restored_from": info.restored_from,
-        "size_bytes": info.size_bytes,
-        "created_at": info.created_at.isoformat(),
-    }
+class VersionOut(BaseModel):
+    version: int
+    kind: VersionKind
+    label: str | None
+    created_by: str | None
+    restored_from: int | None = Field(description="For a restore: the version it restored.")
+    size_bytes: int
+    created_at: str
 
 
-@router.get("")
+class VersionDetail(VersionOut):
+    timeline: TimelineOut
+
+
+class RestoreOut(BaseModel):
+    restored_from: int
+    restore_point: VersionOut = Field(description="The state the restore replaced.")
+    version: VersionOut = Field(description="The state after the restore.")
+
+
+def _out(info: VersionInfo) -> VersionOut:
+    return VersionOut(
+        version=info.version,
+        kind=info.kind,
+        label=info.label,
+        created_by=info.created_by,
+        restored_from=info.restored_from,
+        size_bytes=info.size_bytes,
+        created_at=info.created_at.isoformat(),
+    )
+
+
+@router.get("", responses=errors(401, 404, 422))
 async def list_versions(
     project_id: uuid.UUID, user: CurrentUser, services: ServicesDep
-) -> list[dict[str, Any]]:
+) -> list[VersionOut]:
+    """Every version, newest first."""
     await require_role(services, project_id, user.user_id)
     return [_out(v) for v in await services.versions.list(user.user_id, project_id)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(*COMMON, 403, 404))
 async def create_version(
     project_id: uuid.UUID, body: VersionCreate, user: CurrentUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> VersionOut:
     await require_role(services, project_id, user.user_id, minimum=Role.EDITOR)
     async with services.rooms.hold(str(project_id)) as live:
         state = live.room.doc.get_update()
@@ -61,10 +83,10 @@ async def create_version(
     return _out(info)
 
 
-@router.get("/{version}")
+@router.get("/{version}", responses=errors(401, 404, 422))
 async def get_version(
     project_id: uuid.UUID, version: VersionNumber, user: CurrentUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> VersionDetail:
     await require_role(services, project_id, user.user_id)
     found = await services.versions.get(user.user_id, project_id, version)
     if found is None:
@@ -72,23 +94,24 @@ async def get_version(
     info, state = found
     doc: Doc[Any] = Doc()
     doc.apply_update(state)
-    return {**_out(info), "timeline": read_timeline(doc).to_json()}
+    timeline = read_timeline(doc).to_json()
+    return VersionDetail.model_validate({**_out(info).model_dump(), "timeline": timeline})
 
 
-@router.post("/{version}/restore")
+@router.post("/{version}/restore", responses=errors(401, 403, 404, 422))
 async def restore_version(
     project_id: uuid.UUID, version: VersionNumber, user: CurrentUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> RestoreOut:
+    """Bring the live document back to this version (collaborators converge to it live); the
+    state it replaced is kept as a restore point, and the result is a new version."""
     await require_role(services, project_id, user.user_id, minimum=Role.EDITOR)
     found = await services.versions.get(user.user_id, project_id, version)
     if found is None:
         raise ApiError(404, "version_not_found", f"no version {version} of this project")
     restore_point, restored = await _restore(services, project_id, found[1], version, user.user_id)
-    return {
-        "restored_from": version,
-        "restore_point": _out(restore_point),
-        "version": _out(restored),
-    }
+    return RestoreOut(
+        restored_from=version, restore_point=_out(restore_point), version=_out(restored)
+    )
 
 
 async def _restore(

@@ -79,6 +79,7 @@ _CLOSE_CODES = {
     Disconnect.MALFORMED: (CloseCode.MALFORMED, "malformed message"),
     Disconnect.REVOKED: (CloseCode.NOT_A_MEMBER, "access to this project was removed"),
     Disconnect.SHUTDOWN: (CloseCode.SERVER_RESTARTING, "server restarting"),
+    Disconnect.PROJECT_DELETED: (CloseCode.NO_SUCH_PROJECT, "project deleted"),
 }
 
 
