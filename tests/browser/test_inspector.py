@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from ai.jobs import presence_client_id
+from ai.jobs.context import presence_client_id
 from server.close_codes import CloseCode
 from server.settings import Settings
 from tests.browser.browser_run import require_browser, run_scenario
