@@ -16,6 +16,9 @@ $(BIN)/flowai: pyproject.toml
 
 install: $(BIN)/flowai
 
+# Data lives in FLOWAI_DATA_DIR, else ~/.local/share/flowai (printed at start). SIGTERM to the
+# server ends it with status 0; make itself, when signalled, still dies of the signal, so a
+# supervisor should run $(BIN)/flowai serve directly.
 serve: install
 	$(BIN)/flowai serve
 

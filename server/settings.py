@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crdt.live.settings import RoomSettings
+
+
+def default_data_dir(env: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
+    """Where data lives when ``FLOWAI_DATA_DIR`` is unset: ``$XDG_DATA_HOME/flowai``, else
+    ``~/.local/share/flowai``. Never the current directory, so every command, started from
+    anywhere, finds the same database and token secret."""
+    env = os.environ if env is None else env
+    xdg = env.get("XDG_DATA_HOME", "")
+    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore a relative one
+        return Path(xdg) / "flowai"
+    return (home or Path.home()) / ".local" / "share" / "flowai"
 
 
 class Settings(BaseSettings):
@@ -21,7 +34,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # Unset: a single instance fans out in-process.
     redis_url: str | None = None
-    data_dir: Path = Path(".flowai")
+    # The embedded database (``pg/``), the local JWT secret and local media.
+    data_dir: Path = Field(default_factory=default_data_dir)
     db_pool_min: int = 2
     db_pool_max: int = 20
     log_level: str = "INFO"
@@ -33,7 +47,8 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_audience: str | None = "authenticated"
     jwt_issuer: str | None = None
-    jwt_leeway_s: int = 30
+    # Tolerated clock difference when checking a token's ``exp``/``nbf``/``iat``.
+    jwt_leeway_s: int = Field(default=30, ge=0, le=300)
     # How often job and credit figures are read from the database for /metrics.
     metrics_sample_interval_s: float = Field(default=15.0, gt=0)
     # How often every instance reloads revoked users (and closes their connections).
@@ -199,6 +214,12 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # Resolved once, so that processes started elsewhere (uvicorn workers) agree.
+        return value.expanduser().absolute()
+
     def room_settings(self) -> RoomSettings:
         return RoomSettings(
             group_commit_ms=self.group_commit_ms,
@@ -220,6 +241,16 @@ class Settings(BaseSettings):
         path = self.data_dir / "jwt_secret"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            # Written private, then linked into place: it appears whole or not at all, and
+            # of two first starts at once, the later keeps the earlier one's secret.
+            draft = path.with_name(f".jwt_secret.{os.getpid()}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
         return path.read_text().strip()

@@ -26,6 +26,7 @@ from ai.segments import Segment, Span, place_segments, plan_chunks, speech_regio
 from ai.text_safety import clean_text
 from ai.usage import Usage
 from billing.prices import Meter
+from billing.wording import count
 from crdt.timeline import AssetKind, Timeline
 
 __all__ = [
@@ -174,7 +175,7 @@ def resolve_source(
         window_start, duration, offset = 0, asset.duration_ms, 0
     if duration > limits.media_duration_ms_max:
         raise InvalidInput(
-            f"media longer than {limits.media_duration_ms_max // 60000} minutes",
+            f"media longer than {count(limits.media_duration_ms_max // 60000, 'minute')}",
             code="media_too_long",
         )
     return Source(asset_id, clip_id, key, window_start, duration, offset)

@@ -18,6 +18,10 @@ from billing.errors import CreditError
 from billing.ledger import Status
 from billing.prices import PriceTable
 from billing.service import CreditService
+from billing.wording import count
+from billing.wording import credits as n_credits
+from server.cli.data_dir import Needs, needs_only
+from server.cli.options import with_default
 
 if TYPE_CHECKING:
     from server.settings import Settings
@@ -28,35 +32,53 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
+_OPERATOR_GRANT = "granted by an operator"
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``credits`` command group to the ``flowai`` parser."""
     credits = subparsers.add_parser("credits", help="credit balances and the ledger")
     sub = credits.add_subparsers(dest="credits_command", required=True)
+    uses_database = needs_only(Needs(database=True))
 
     grant = sub.add_parser("grant", help="add credits to a user's balance")
     grant.add_argument("user", help="user id")
     grant.add_argument("amount", type=int, help="credits to add (1 credit = US$0.01)")
-    grant.add_argument("--reason", default="granted by an operator", help="recorded cause")
-    grant.add_argument("--purchase", action="store_true", help="record it as a purchase")
     grant.add_argument(
-        "--key", help="idempotency key: repeat it to retry safely (default: a new one)"
+        "--reason",
+        default=_OPERATOR_GRANT,
+        help=with_default("recorded cause", repr(_OPERATOR_GRANT)),
     )
-    grant.set_defaults(run=_grant)
+    grant.add_argument(
+        "--purchase",
+        action="store_true",
+        help=with_default("record it as a purchase", "a free grant"),
+    )
+    grant.add_argument(
+        "--key",
+        help=with_default("idempotency key: repeat it to retry safely", "a new one"),
+    )
+    grant.set_defaults(run=_grant, needs=uses_database)
 
     show = sub.add_parser("show", help="print a user's balance and latest transactions")
     show.add_argument("user", help="user id")
-    show.add_argument("--limit", type=int, default=20, help="transactions to show")
-    show.set_defaults(run=_show)
+    show.add_argument(
+        "--limit", type=int, default=20, help=with_default("transactions to show", 20)
+    )
+    show.set_defaults(run=_show, needs=uses_database)
 
     check = sub.add_parser("check", help="scan the ledger and verify every invariant")
-    check.set_defaults(run=_check)
+    check.set_defaults(run=_check, needs=uses_database)
 
     sweep = sub.add_parser("sweep", help="expire holds whose expiry time has passed")
-    sweep.add_argument("--limit", type=int, default=1000, help="holds per batch")
-    sweep.set_defaults(run=_sweep)
+    sweep.add_argument(
+        "--limit", type=int, default=1000, help=with_default("holds per batch", 1000)
+    )
+    sweep.set_defaults(run=_sweep, needs=uses_database)
 
-    prices = sub.add_parser("prices", help="print the price table (markdown)")
+    prices = sub.add_parser(
+        "prices", help="print the price table (markdown; margin: FLOWAI_CREDIT_MARGIN_PERCENT)"
+    )
     prices.set_defaults(run=_prices)
 
 
@@ -97,7 +119,7 @@ def _grant(args: argparse.Namespace, settings: Settings) -> int:
         verb = "granted" if result.status is Status.CREATED else "already granted"
         tx_id = result.transaction.id if result.transaction else "?"
         print(
-            f"{verb} {args.amount} credits to {args.user} (transaction {tx_id}, key {key}): "
+            f"{verb} {n_credits(args.amount)} to {args.user} (transaction {tx_id}, key {key}): "
             f"balance {account.balance}, held {account.held}, available {account.available}"
         )
         return EXIT_OK
@@ -138,13 +160,20 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 def _check(args: argparse.Namespace, settings: Settings) -> int:
     async def work(credits: CreditService) -> int:
         report = await credits.check()
-        scanned = f"{report.users} users, {report.holds} holds, {report.transactions} transactions"
+        scanned = ", ".join(
+            (
+                count(report.users, "user"),
+                count(report.holds, "hold"),
+                count(report.transactions, "transaction"),
+            )
+        )
         if report.ok:
             print(f"ok: {scanned}; every invariant holds")
             return EXIT_OK
         for violation in report.violations:
             print(f"violation: {violation}")
-        print(f"FAILED: {len(report.violations)} violations in {scanned}", file=sys.stderr)
+        failed = count(len(report.violations), "violation")
+        print(f"FAILED: {failed} in {scanned}", file=sys.stderr)
         return EXIT_FAILED
 
     return _with_credits(settings, work)
@@ -155,7 +184,7 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
         total = 0
         while expired := await credits.expire_due(limit=args.limit):
             total += expired
-        print(f"expired {total} holds")
+        print(f"expired {count(total, 'hold')}")
         return EXIT_OK
 
     return _with_credits(settings, work)

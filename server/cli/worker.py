@@ -1,7 +1,9 @@
 """``flowai worker``: run AI and render jobs in a process of their own.
 
-The worker writes results into documents through a ``Rooms`` of its own (persisted to the
-document log; with Redis configured, fanned out to the servers holding the room). SIGTERM or
+The worker writes results into documents through a ``Rooms`` of its own: persisted to the
+document log and fanned out through Redis to the servers holding the room. Without Redis the
+servers' live rooms would not see results or progress until they unload, so the worker
+refuses to start (``flowai serve`` then runs jobs itself). SIGTERM or
 SIGINT stops it gracefully: running jobs get ``FLOWAI_JOB_SHUTDOWN_GRACE_S`` to finish, then
 are interrupted and retried by another worker.
 """
@@ -15,16 +17,45 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 
+from server.cli.data_dir import Needs
+from server.cli.options import with_default, with_setting
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    worker = subparsers.add_parser("worker", help="run AI and render jobs")
-    worker.add_argument("--queue", action="append", default=None, help="only these queues")
-    worker.add_argument("--concurrency", type=int, default=None, help="jobs run at once")
-    worker.set_defaults(run=_worker)
+    worker = subparsers.add_parser("worker", help="run AI and render jobs (needs FLOWAI_REDIS_URL)")
+    worker.add_argument(
+        "--queue",
+        action="append",
+        default=None,
+        help=with_default("only this queue; repeat for several", "every queue"),
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help=with_setting("jobs run at once", "job_concurrency"),
+    )
+    worker.set_defaults(run=_worker, needs=_needs, refuse=_refuse)
+
+
+def _needs(settings: Settings) -> Needs:
+    # Local media links are signed with a key derived from the token secret.
+    return Needs(database=True, jwt_secret=not settings.media_s3_bucket)
+
+
+def _refuse(settings: Settings) -> str | None:
+    return None if settings.redis_url else NO_REDIS
+
+
+NO_REDIS = (
+    "FLOWAI_REDIS_URL is not set. A worker delivers job results and progress "
+    "to the server's live documents through Redis; without it collaborators would not see "
+    "them until the document is closed. Set FLOWAI_REDIS_URL (the same on the server and "
+    "every worker), or run no worker: a server without Redis runs jobs itself."
+)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

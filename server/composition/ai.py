@@ -167,9 +167,16 @@ async def _rate_limiter(settings: Settings, stack: AsyncExitStack) -> RateLimite
 
 
 def workers_in_process(settings: Settings) -> bool:
+    """Whether this server runs job workers itself: when told to, else when its database is
+    the embedded one (no other machine can reach it) or there is no Redis (``flowai worker``
+    needs it to reach the server's live rooms, and refuses to start without it).
+
+    ``flowai serve`` answers this before it hands the embedded database's URL to its
+    processes, and passes the answer on as ``FLOWAI_JOBS_IN_PROCESS`` (they would otherwise
+    see a configured database)."""
     if settings.jobs_in_process is not None:
         return settings.jobs_in_process
-    return settings.database_url is None
+    return settings.database_url is None or settings.redis_url is None
 
 
 async def build_ai_services(

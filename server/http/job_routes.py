@@ -31,6 +31,7 @@ from ai.errors import InvalidInput, ProviderNotConfigured
 from ai.ports import JobRecord
 from ai.usage import Usage
 from billing.errors import InsufficientCredits, UnknownPrice
+from billing.wording import credits
 from server.composition.ai import AiServices
 from server.http.errors import ApiError
 from server.http.jobs import JobOut, job_out
@@ -72,7 +73,7 @@ async def client_errors() -> AsyncIterator[None]:
         raise ApiError(
             402,
             "insufficient_credits",
-            f"this request needs {exc.required} credits; {exc.available} available",
+            f"this request needs {credits(exc.required)}; {exc.available} available",
         ) from exc
 
 

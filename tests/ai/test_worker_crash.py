@@ -33,6 +33,8 @@ async def test_a_job_survives_its_worker_being_killed(
         "FLOWAI_ELEVENLABS_BASE_URL": fake.elevenlabs_base_url,
         "FLOWAI_JOB_HEARTBEAT_S": "0.2",
         "FLOWAI_JOB_POLL_S": "0.2",
+        # A worker refuses to start without Redis (its results would not reach live rooms).
+        "FLOWAI_REDIS_URL": "redis://127.0.0.1:6379/0",
     }
     async with run_server(settings) as server:
         await grant(server, "alice", 1000)

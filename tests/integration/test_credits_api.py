@@ -98,7 +98,7 @@ async def test_cli_grant_show_and_check(cli_env: str, capsys: pytest.CaptureFixt
     assert "purchase" in out and "pi_77" in out
 
     assert await flowai("credits", "check") == 0
-    assert "ok: 1 users, 0 holds, 2 transactions" in capsys.readouterr().out
+    assert "ok: 1 user, 0 holds, 2 transactions" in capsys.readouterr().out
 
 
 async def test_cli_check_finds_a_tampered_balance(
@@ -115,7 +115,7 @@ async def test_cli_check_finds_a_tampered_balance(
     assert await flowai("credits", "check") == 1
     captured = capsys.readouterr()
     assert "mallory: balance_is_ledger_sum: balance 1000 != ledger 10" in captured.out
-    assert "FAILED: 1 violations" in captured.err
+    assert "FAILED: 1 violation in 1 user, 0 holds, 1 transaction" in captured.err
 
 
 async def test_cli_sweep_and_prices(
