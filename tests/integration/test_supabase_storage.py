@@ -18,7 +18,7 @@ from tests.conftest import make_settings
 from tests.support.fake_providers import tiny_png
 from tests.support.server import run_server
 
-BUCKET = "flowai-media"
+BUCKET = "flowai-supabase-storage"
 REGION = "eu-west-2"
 KEYS = {"access_key_id": "supabase-access-key", "secret_access_key": "supabase-secret"}
 
