@@ -12,7 +12,7 @@
 // up between storms (a warm JIT, as a long-running client would have) until stdin ends.
 import {
   EMPTY_STEP1, EMPTY_STEP2, SYNC_STEP1, SYNC_STEP2, Errors, closeAll, commands,
-  cpuMs, emit, inputs, isSyncFrame, openSocket
+  cpuMs, emit, inputs, isSyncFrame, openSocket, systemCpuMs
 } from './yws.mjs'
 
 async function storm (urls, timeoutMs, deflate, client) {
@@ -67,6 +67,7 @@ async function storm (urls, timeoutMs, deflate, client) {
     open_loop_ms: openedMs,
     synced_ms: syncedMs,
     cpu_ms: cpuMs(cpuStart),
+    system_cpu_ms: systemCpuMs(cpuStart),
     errors: errors.list,
     error_count: errors.count
   }

@@ -52,6 +52,12 @@ export function cpuMs (since) {
   return (used.user + used.system) / 1000
 }
 
+// The kernel's share: over loopback, sending a packet runs the receiving side's TCP work in
+// the sender's context, so a generator's system time includes some of the servers' too.
+export function systemCpuMs (since) {
+  return process.cpuUsage(since).system / 1000
+}
+
 // Commands arrive on stdin, one per line: a JSON object (a run's input) or a control word.
 export function commands () {
   const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()

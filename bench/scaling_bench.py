@@ -1,0 +1,561 @@
+"""Across instances: the per-update costs a model of scaling needs, measured here, and a run of
+``--instances`` N ``flowai serve`` processes sharing one Redis and one PostgreSQL.
+
+    python -m bench.scaling_bench                      (both parts, about three minutes)
+    python -m bench.scaling_bench --parts instances --instances 8 --rooms 64
+
+Part ``costs`` (each figure from its own small run; the model in the README is built on them):
+
+- Redis, a private ``redis-server``: what the fan-out sends per update (``XADD`` with
+  ``MINID`` trimming plus ``PEXPIRE``, pipelined 100 at a time as ``server.fanout_redis``
+  writes them) and what a reading instance costs Redis per entry (``XREAD`` of ``count=1000``),
+  plus the cost of one ``XREAD`` call that lists many streams with nothing new in them (each
+  instance lists every stream it holds in one call). Redis CPU from ``/proc`` of its process;
+  client CPU is this process's (redis-py, as the server uses it).
+- PostgreSQL: ``PgDocumentStore.append`` of one small update per call (a group commit of one),
+  one connection after another and 16 at once over 16 rooms: commits/s, and the CPU the
+  database's backends used per commit.
+- Our instance: two ``flowai serve`` with Redis; a Node writer (``bench/node/fanout.mjs``)
+  at ``--cost-rate`` edits/s on instance A, with (a) no other client: A's CPU per accepted
+  update; (b) ``--cost-observers`` observers on A: A's CPU per delivery; (c) one observer on
+  B: B's CPU per update it receives from Redis and applies, and Redis's CPU per update with
+  two instances holding the room.
+
+Part ``instances``: ``--instances`` servers (default 2, what fits two cores), ``--rooms``
+rooms of ``--clients`` clients each, the clients of a room dealt round-robin over the
+instances (so every room is held by every instance, as a popular room would be), each
+editing at ``--rate`` for ``--duration`` s (``bench.loadgen`` clients, as in
+``bench.cluster_bench``). Reports delivered updates/s, delivered over expected, the worst
+room's p99, and the CPU of every instance and of Redis. Meant to be run where more cores
+exist; on two shared cores every process competes with the load generator.
+
+Writes ``bench/results/scaling.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bench import node_gen, procstat
+from bench.client import create_project
+from bench.loadgen import RateResult, run_rate
+from crdt.ports import RemoteUpdate
+from persistence.db import Database
+from persistence.documents import PgDocumentStore
+from server.auth import mint_token
+from server.fanout_redis import encode_event
+from tests.support import pg
+from tests.support.process import ServerProcess
+from tests.support.redis_server import RedisServer
+from tests.support.server import TEST_SECRET
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "scaling.md"
+PARTS = ("costs", "instances")
+OWNER = "bench-owner"
+TOKEN = mint_token(TEST_SECRET, OWNER, ttl_s=3600)
+SERVER_ENV = {
+    "FLOWAI_LOG_LEVEL": "WARNING",
+    "FLOWAI_CONN_MESSAGES_PER_S": "5000",
+    "FLOWAI_USER_CONNECTIONS_MAX": "10000",
+}
+UPDATE_BYTES = 24  # a typical small timeline edit (bench/results/persistence.md: 24 per update)
+PIPELINE = 100
+POLL_CALLS = 200
+
+_STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[{time.monotonic() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Measured:
+    """One row of the costs table: what, the figure, and how it was obtained."""
+
+    what: str
+    value: float
+    unit: str
+    how: str
+
+
+async def _spent(pid: int, work: Callable[[], Awaitable[object]]) -> tuple[float, float, float]:
+    """CPU seconds of ``pid`` and of this process, and wall seconds, over ``work``."""
+    pid_before, own_before, wall_before = procstat.cpu_s(pid), time.process_time(), time.monotonic()
+    await work()
+    return (
+        procstat.cpu_s(pid) - pid_before,
+        time.process_time() - own_before,
+        time.monotonic() - wall_before,
+    )
+
+
+# -- Redis ------------------------------------------------------------------------------------
+
+
+async def redis_costs(redis: RedisServer, updates: int) -> list[Measured]:
+    assert redis.proc is not None
+    pid = redis.proc.pid
+    client: Any = aioredis.from_url(redis.url, decode_responses=False)
+    fields = encode_event(RemoteUpdate(uuid.uuid4().hex, 1, b"u" * UPDATE_BYTES))
+    rows: list[Measured] = []
+    try:
+        for streams in (1, 1000):
+            keys = [f"flowai:v1:doc:bench-{streams}-{k}" for k in range(streams)]
+
+            async def publish(keys: list[str] = keys) -> None:
+                for first in range(0, updates, PIPELINE):
+                    pipe = client.pipeline(transaction=False)
+                    minid = b"%d-0" % max(0, int(time.time() * 1000) - 300_000)
+                    for n in range(first, min(updates, first + PIPELINE)):
+                        key = keys[n % len(keys)]
+                        pipe.xadd(key, fields, minid=minid, approximate=True)
+                        pipe.pexpire(key, 600_000)
+                    await pipe.execute()
+
+            redis_s, own_s, wall_s = await _spent(pid, publish)
+            rows += [
+                Measured(
+                    f"Redis CPU per update published (XADD + PEXPIRE, pipelined, {streams} "
+                    "stream(s))",
+                    redis_s / updates * 1e6,
+                    "µs",
+                    f"{updates:,} updates in {wall_s:.2f} s",
+                ),
+                Measured(
+                    f"instance (redis-py) CPU per update published, {streams} stream(s)",
+                    own_s / updates * 1e6,
+                    "µs",
+                    "the same run, this process",
+                ),
+            ]
+        key = "flowai:v1:doc:bench-1-0"
+
+        async def read_all() -> None:
+            last = b"0-0"
+            for _ in range(updates // 1000 + 2):
+                replies = await client.xread({key: last}, count=1000)
+                if not replies:
+                    return
+                last = replies[0][1][-1][0]
+
+        redis_s, own_s, _ = await _spent(pid, read_all)
+        rows += [
+            Measured(
+                "Redis CPU per entry read by one instance (XREAD count=1000)",
+                redis_s / updates * 1e6,
+                "µs",
+                f"{updates:,} entries",
+            ),
+            Measured(
+                "instance (redis-py) CPU per entry read",
+                own_s / updates * 1e6,
+                "µs",
+                "the same run, this process",
+            ),
+        ]
+        for streams in (1, 100, 1000):
+            listed = {f"flowai:v1:doc:bench-1000-{k}": b"$" for k in range(streams)}
+
+            async def poll(listed: dict[str, bytes] = listed) -> None:
+                # "$" (only entries newer than now) with no BLOCK: returns empty at once,
+                # the cost of listing the streams alone.
+                for _ in range(POLL_CALLS):
+                    await client.xread(listed)
+
+            redis_s, _, _ = await _spent(pid, poll)
+            rows.append(
+                Measured(
+                    f"Redis CPU per XREAD call listing {streams} stream(s), nothing new",
+                    redis_s / POLL_CALLS * 1e6,
+                    "µs",
+                    f"{POLL_CALLS} calls",
+                )
+            )
+    finally:
+        await client.aclose()
+    return rows
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+async def _backends(conn: Any) -> list[int]:
+    rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    return [int(r["pid"]) for r in rows]
+
+
+def _cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += procstat.cpu_s(pid)
+    return total
+
+
+async def postgres_costs(commits: int) -> list[Measured]:
+    name = pg.fresh_name()
+    await pg.create_database(name)
+    rows: list[Measured] = []
+    try:
+        db = await Database.connect(pg.dsn_for(name), min_size=16, max_size=16)
+        try:
+            await db.migrate()
+            store = PgDocumentStore(db)
+            rooms = [uuid.uuid4() for _ in range(16)]
+            for room in rooms:
+                await db.pool.execute(
+                    "INSERT INTO video_projects (id, owner_id, title) VALUES ($1, 'u', 't')", room
+                )
+            async with db.pool.acquire() as probe:
+                pids = await _backends(probe)
+            update = b"u" * UPDATE_BYTES
+            for concurrency in (1, 16):
+
+                async def one(room: uuid.UUID, count: int) -> None:
+                    for _ in range(count):
+                        await store.append(str(room), [update])
+
+                before, wall = _cpu_of(pids), time.monotonic()
+                per = commits // concurrency
+                await asyncio.gather(*(one(rooms[k], per) for k in range(concurrency)))
+                wall = time.monotonic() - wall
+                spent = _cpu_of(pids) - before
+                done = per * concurrency
+                rows += [
+                    Measured(
+                        f"PostgreSQL commits/s, one update each, {concurrency} at once",
+                        done / wall,
+                        "commits/s",
+                        f"{done:,} `PgDocumentStore.append` calls in {wall:.2f} s",
+                    ),
+                    Measured(
+                        f"PostgreSQL backend CPU per commit, {concurrency} at once",
+                        spent / done * 1e6,
+                        "µs",
+                        "the database's backend processes (not the WAL writer)",
+                    ),
+                ]
+        finally:
+            await db.close()
+    finally:
+        await pg.drop_database(name)
+    return rows
+
+
+# -- our instances -----------------------------------------------------------------------------
+
+
+async def _project(port: int) -> str:
+    return await create_project(port, TOKEN, "bench")
+
+
+def _url(port: int, room: str) -> str:
+    return f"ws://127.0.0.1:{port}/ws/{room}?token={TOKEN}"
+
+
+@contextlib.asynccontextmanager
+async def instances(
+    count: int, redis_url: str, work: Path, **env: str
+) -> AsyncIterator[list[ServerProcess]]:
+    name = pg.fresh_name()
+    await pg.create_database(name)
+    procs = [
+        ServerProcess(pg.dsn_for(name), work / f"i{k}", FLOWAI_REDIS_URL=redis_url)
+        for k in range(count)
+    ]
+    for proc in procs:
+        proc.env.update({**SERVER_ENV, **env})
+    try:
+        await asyncio.gather(*(p.start(timeout=60) for p in procs))
+        yield procs
+    finally:
+        await asyncio.gather(*(p.stop_or_kill() for p in procs))
+        await pg.drop_database(name)
+
+
+def _pid(proc: ServerProcess) -> int:
+    assert proc.proc is not None
+    return proc.proc.pid
+
+
+async def _write(
+    gen: node_gen.Generator, writer: str, observers: list[str], rate: float, duration: float
+) -> dict[str, Any]:
+    payload = {
+        "writer_url": writer,
+        "observer_urls": observers,
+        "rate_per_s": rate,
+        "duration_s": duration,
+        "drain_s": 1,
+        "client": "raw",
+    }
+    await node_gen.hand_out([gen], [payload])
+    await asyncio.sleep(1)
+    await gen.say("go")
+    result = await gen.line(duration + 60)
+    await gen.say("close")
+    await gen.line(30)
+    return result
+
+
+async def instance_costs(
+    redis: RedisServer, work: Path, rate: float, observers: int, duration: float
+) -> list[Measured]:
+    assert redis.proc is not None
+    redis_pid = redis.proc.pid
+    rows: list[Measured] = []
+    gens = await node_gen.start("fanout.mjs", 1, cpus=None)
+    try:
+        async with instances(2, redis.url, work) as (a, b):
+            pids = {"A": _pid(a), "B": _pid(b), "redis": redis_pid}
+
+            async def run(
+                writer: str, watchers: list[str], edit_rate: float
+            ) -> tuple[dict[str, float], dict[str, Any]]:
+                before = {k: procstat.cpu_s(p) for k, p in pids.items()}
+                result = await _write(gens[0], writer, watchers, edit_rate, duration)
+                return {k: procstat.cpu_s(p) - before[k] for k, p in pids.items()}, result
+
+            room = await _project(a.port)
+            spent, result = await run(_url(a.port, room), [], rate)
+            accept_us = spent["A"] / result["sent"] * 1e6
+            rows.append(
+                Measured(
+                    "instance CPU per accepted update (no other client; apply, persist, "
+                    "publish to Redis)",
+                    accept_us,
+                    "µs",
+                    f"{result['sent']} edits at {rate:g}/s to instance A",
+                )
+            )
+            room = await _project(a.port)
+            fan_rate = max(1.0, rate / 10)
+            spent, result = await run(
+                _url(a.port, room), [_url(a.port, room)] * observers, fan_rate
+            )
+            per_delivery = (spent["A"] - accept_us / 1e6 * result["sent"]) / max(
+                1, result["received"]
+            )
+            rows.append(
+                Measured(
+                    "instance CPU per delivery to a local client",
+                    per_delivery * 1e6,
+                    "µs",
+                    f"{result['sent']} edits at {fan_rate:g}/s to {observers} observers on A, "
+                    f"{result['received']:,} deliveries, minus the accepted-update cost",
+                )
+            )
+            room = await _project(a.port)
+            spent, result = await run(_url(a.port, room), [_url(b.port, room)], rate)
+            sent = result["sent"]
+            rows += [
+                Measured(
+                    "instance CPU per update received from Redis (XREAD, decode, apply, one "
+                    "delivery)",
+                    spent["B"] / sent * 1e6,
+                    "µs",
+                    f"{sent} edits at {rate:g}/s on A, one observer on B "
+                    f"({result['received']} delivered)",
+                ),
+                Measured(
+                    "Redis CPU per update, room held by two instances",
+                    spent["redis"] / sent * 1e6,
+                    "µs",
+                    "the same run: one XADD stream entry, read by both, plus commit markers",
+                ),
+            ]
+    finally:
+        await node_gen.stop_all(gens)
+    return rows
+
+
+# -- part 2: N instances -----------------------------------------------------------------------
+
+
+@dataclass
+class InstancesRun:
+    instances: int
+    rooms: int
+    clients: int
+    rate: float
+    duration: float
+    delivered_per_s: float
+    delivered_ratio: float
+    worst_p99_ms: float
+    median_p99_ms: float
+    cpu_pct: dict[str, float]
+
+
+async def instances_run(redis: RedisServer, work: Path, args: argparse.Namespace) -> InstancesRun:
+    assert redis.proc is not None
+    async with instances(args.instances, redis.url, work) as procs:
+        rooms = [await _project(procs[0].port) for _ in range(args.rooms)]
+        pids = {f"instance {k + 1}": _pid(p) for k, p in enumerate(procs)}
+        pids["redis"] = redis.proc.pid
+        before = {k: procstat.cpu_s(p) for k, p in pids.items()}
+        wall = time.monotonic()
+
+        def url_for(r: int) -> Callable[[int], str]:
+            return lambda i: _url(procs[(r + i) % len(procs)].port, rooms[r])
+
+        results: list[RateResult] = await asyncio.gather(
+            *(
+                run_rate(url_for(r), args.clients, args.rate, args.duration, deflate=False)
+                for r in range(args.rooms)
+            )
+        )
+        wall = time.monotonic() - wall
+        cpu = {k: 100 * (procstat.cpu_s(p) - before[k]) / wall for k, p in pids.items()}
+    delivered = sum(r.delivered for r in results)
+    expected = sum(r.expected for r in results)
+    p99s = sorted(r.p99_ms for r in results)
+    return InstancesRun(
+        instances=args.instances,
+        rooms=args.rooms,
+        clients=args.clients,
+        rate=args.rate,
+        duration=args.duration,
+        delivered_per_s=delivered / args.duration,
+        delivered_ratio=delivered / expected if expected else float("nan"),
+        worst_p99_ms=p99s[-1],
+        median_p99_ms=p99s[len(p99s) // 2],
+        cpu_pct=cpu,
+    )
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def report(
+    costs: list[Measured], runs: list[InstancesRun], args: argparse.Namespace, elapsed_s: float
+) -> str:
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Scaling across instances: measured inputs",
+        "",
+        f"`python -m bench.scaling_bench` on {when}: {os.cpu_count()} CPUs shared by every "
+        f"process; load average (1/5/15 min) {args.load_before} before, "
+        f"{procstat.load_average()} after; whole run {elapsed_s:.0f} s.",
+        "",
+    ]
+    if costs:
+        lines += [
+            "## Per-update costs",
+            "",
+            "| what | figure | how |",
+            "|---|---|---|",
+            *(f"| {m.what} | {m.value:,.1f} {m.unit} | {m.how} |" for m in costs),
+            "",
+        ]
+    if runs:
+        lines += [
+            "## N instances, one Redis, one PostgreSQL",
+            "",
+            "Clients of each room dealt round-robin over the instances; CPU in % of one core.",
+            "",
+            "| instances | rooms x clients x rate | delivered updates/s | delivered (%) "
+            "| p99 (ms), median room / worst room | CPU |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in runs:
+            cpu = ", ".join(f"{k} {v:.0f}" for k, v in r.cpu_pct.items())
+            lines.append(
+                f"| {r.instances} | {r.rooms} x {r.clients} x {r.rate:g}/s "
+                f"| {r.delivered_per_s:,.0f} | {100 * r.delivered_ratio:.2f} "
+                f"| {r.median_p99_ms:.1f} / {r.worst_p99_ms:.1f} | {cpu} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    args.load_before = procstat.load_average()
+    costs: list[Measured] = []
+    runs: list[InstancesRun] = []
+    with tempfile.TemporaryDirectory(prefix="flowai-scaling-") as tmp:
+        work = Path(tmp)
+        redis = await RedisServer(work).start()
+        try:
+            if "costs" in args.parts:
+                log("Redis costs")
+                costs += await redis_costs(redis, args.redis_updates)
+                log("PostgreSQL costs")
+                costs += await postgres_costs(args.commits)
+                log("instance costs")
+                costs += await instance_costs(
+                    redis, work, args.cost_rate, args.cost_observers, args.cost_duration
+                )
+                for m in costs:
+                    log(f"{m.what}: {m.value:,.1f} {m.unit} ({m.how})")
+            if "instances" in args.parts:
+                for count in (1, args.instances) if args.instances > 1 else (1,):
+                    log(f"{count} instance(s)")
+                    runs.append(
+                        await instances_run(
+                            redis, work, argparse.Namespace(**{**vars(args), "instances": count})
+                        )
+                    )
+                    r = runs[-1]
+                    log(
+                        f"{count} instance(s): {r.delivered_per_s:,.0f} delivered/s "
+                        f"({r.delivered_ratio:.2%}), p99 median {r.median_p99_ms:.1f} worst "
+                        f"{r.worst_p99_ms:.1f} ms, CPU {r.cpu_pct}"
+                    )
+        finally:
+            await redis.stop()
+    text = report(costs, runs, args, time.monotonic() - started)
+    print(text)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    log(f"written to {args.output}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    assert __doc__ is not None
+    parser = argparse.ArgumentParser(prog="bench.scaling_bench", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        type=lambda text: [p for p in text.split(",") if p],
+        help="comma-separated subset of: " + ", ".join(PARTS),
+    )
+    parser.add_argument("--instances", type=int, default=2, help="flowai serve processes")
+    parser.add_argument("--rooms", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=5, help="clients per room")
+    parser.add_argument("--rate", type=float, default=20.0, help="edits/s per client")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--redis-updates", type=int, default=20_000)
+    parser.add_argument("--commits", type=int, default=2_000)
+    parser.add_argument("--cost-rate", type=float, default=200.0)
+    parser.add_argument("--cost-observers", type=int, default=200)
+    parser.add_argument("--cost-duration", type=float, default=5.0)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    if min(args.instances, args.rooms, args.clients) < 1:
+        parser.error("--instances, --rooms and --clients must be at least 1")
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
