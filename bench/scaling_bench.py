@@ -16,18 +16,21 @@ Part ``costs`` (each figure from its own small run; the model in the README is b
   one connection after another and 16 at once over 16 rooms: commits/s, and the CPU the
   database's backends used per commit.
 - Our instance: two ``flowai serve`` with Redis; a Node writer (``bench/node/fanout.mjs``)
-  at ``--cost-rate`` edits/s on instance A, with (a) no other client: A's CPU per accepted
-  update; (b) ``--cost-observers`` observers on A: A's CPU per delivery; (c) one observer on
-  B: B's CPU per update it receives from Redis and applies, and Redis's CPU per update with
-  two instances holding the room.
+  on instance A. Each figure is the CPU difference of two runs that differ only in what is
+  counted, so fixed costs (joins, timers, the projection refreshed once edits settle) cancel:
+  (a) ``--cost-rate`` / 4 and ``--cost-rate`` edits/s, no other client: A's CPU per accepted
+  update; (b) ``--cost-observers`` / 10 and ``--cost-observers`` observers on A: A's CPU per
+  delivery; (c) the two rates with one observer on B: B's CPU per update it receives from
+  Redis and applies, and Redis's CPU per update with two instances holding the room.
 
-Part ``instances``: ``--instances`` servers (default 2, what fits two cores), ``--rooms``
-rooms of ``--clients`` clients each, the clients of a room dealt round-robin over the
-instances (so every room is held by every instance, as a popular room would be), each
-editing at ``--rate`` for ``--duration`` s (``bench.loadgen`` clients, as in
-``bench.cluster_bench``). Reports delivered updates/s, delivered over expected, the worst
-room's p99, and the CPU of every instance and of Redis. Meant to be run where more cores
-exist; on two shared cores every process competes with the load generator.
+Part ``instances``: one run on 1 instance, one on ``--instances`` (default 2, what fits two
+cores), one Redis and one PostgreSQL: ``--rooms`` rooms, each with ``--writers`` writers at
+``--rate`` edits/s and ``--observers`` observers, every client dealt round-robin over the
+instances (so every room is held by every instance, as a popular room would be), for
+``--duration`` s; the clients are ``bench/node/fanout.mjs`` on the first CPU. Reports
+updates/s accepted, deliveries/s, delivered over expected, p50/p99 over every delivery and the
+worst room's p99, and the CPU of every instance, of Redis and of the generator. Meant to be
+run where more cores exist; on two shared cores every process competes with the others.
 
 Writes ``bench/results/scaling.md``.
 """
@@ -52,7 +55,8 @@ import redis.asyncio as aioredis
 
 from bench import node_gen, procstat
 from bench.client import create_project
-from bench.loadgen import RateResult, run_rate
+from bench.fanout_bench import hist_percentile
+from bench.sync_bench import split_cpus
 from crdt.ports import RemoteUpdate
 from persistence.db import Database
 from persistence.documents import PgDocumentStore
@@ -75,7 +79,7 @@ SERVER_ENV = {
 }
 UPDATE_BYTES = 24  # a typical small timeline edit (bench/results/persistence.md: 24 per update)
 PIPELINE = 100
-POLL_CALLS = 200
+POLL_CALLS = 2000  # many, so that Redis's own timers (10 per second) add little
 
 _STARTED = time.monotonic()
 
@@ -294,21 +298,12 @@ def _pid(proc: ServerProcess) -> int:
     return proc.proc.pid
 
 
-async def _write(
-    gen: node_gen.Generator, writer: str, observers: list[str], rate: float, duration: float
-) -> dict[str, Any]:
-    payload = {
-        "writer_url": writer,
-        "observer_urls": observers,
-        "rate_per_s": rate,
-        "duration_s": duration,
-        "drain_s": 1,
-        "client": "raw",
-    }
-    await node_gen.hand_out([gen], [payload])
+async def _fanout(gen: node_gen.Generator, payload: dict[str, Any]) -> dict[str, Any]:
+    """One run of ``bench/node/fanout.mjs``: connect, go, result, close."""
+    await node_gen.hand_out([gen], [{"client": "raw", "drain_s": 1, **payload}])
     await asyncio.sleep(1)
     await gen.say("go")
-    result = await gen.line(duration + 60)
+    result = await gen.line(float(payload["duration_s"]) + 60)
     await gen.say("close")
     await gen.line(30)
     return result
@@ -317,67 +312,78 @@ async def _write(
 async def instance_costs(
     redis: RedisServer, work: Path, rate: float, observers: int, duration: float
 ) -> list[Measured]:
+    """Each cost is the difference of two runs that differ only in what is measured (the
+    number of edits, or of observers), so fixed costs (joins, timers, the projection refreshed
+    once edits settle) cancel out."""
     assert redis.proc is not None
-    redis_pid = redis.proc.pid
     rows: list[Measured] = []
     gens = await node_gen.start("fanout.mjs", 1, cpus=None)
     try:
         async with instances(2, redis.url, work) as (a, b):
-            pids = {"A": _pid(a), "B": _pid(b), "redis": redis_pid}
+            pids = {"A": _pid(a), "B": _pid(b), "redis": redis.proc.pid}
 
             async def run(
-                writer: str, watchers: list[str], edit_rate: float
+                writer_on: ServerProcess, observers_on: ServerProcess | None, count: int, r: float
             ) -> tuple[dict[str, float], dict[str, Any]]:
+                room = await _project(a.port)
+                watchers = [] if observers_on is None else [_url(observers_on.port, room)] * count
                 before = {k: procstat.cpu_s(p) for k, p in pids.items()}
-                result = await _write(gens[0], writer, watchers, edit_rate, duration)
+                result = await _fanout(
+                    gens[0],
+                    {
+                        "writer_url": _url(writer_on.port, room),
+                        "observer_urls": watchers,
+                        "rate_per_s": r,
+                        "duration_s": duration,
+                    },
+                )
                 return {k: procstat.cpu_s(p) - before[k] for k, p in pids.items()}, result
 
-            room = await _project(a.port)
-            spent, result = await run(_url(a.port, room), [], rate)
-            accept_us = spent["A"] / result["sent"] * 1e6
+            low, high = rate / 4, rate
+            (s1, r1), (s2, r2) = [await run(a, None, 0, r) for r in (low, high)]
+            edits = r2["sent"] - r1["sent"]
             rows.append(
                 Measured(
-                    "instance CPU per accepted update (no other client; apply, persist, "
-                    "publish to Redis)",
-                    accept_us,
+                    "instance CPU per accepted update (receive, apply, group commit, publish "
+                    "to Redis, read its own entry back)",
+                    (s2["A"] - s1["A"]) / edits * 1e6,
                     "µs",
-                    f"{result['sent']} edits at {rate:g}/s to instance A",
+                    f"two runs on A, {low:g} and {rate:g} edits/s for {duration:g} s, no other "
+                    "client: the CPU difference over the difference in edits",
                 )
             )
-            room = await _project(a.port)
             fan_rate = max(1.0, rate / 10)
-            spent, result = await run(
-                _url(a.port, room), [_url(a.port, room)] * observers, fan_rate
-            )
-            per_delivery = (spent["A"] - accept_us / 1e6 * result["sent"]) / max(
-                1, result["received"]
-            )
+            (s1, r1), (s2, r2) = [
+                await run(a, a, n, fan_rate) for n in (observers // 10, observers)
+            ]
+            deliveries = r2["received"] - r1["received"]
             rows.append(
                 Measured(
                     "instance CPU per delivery to a local client",
-                    per_delivery * 1e6,
+                    (s2["A"] - s1["A"]) / deliveries * 1e6,
                     "µs",
-                    f"{result['sent']} edits at {fan_rate:g}/s to {observers} observers on A, "
-                    f"{result['received']:,} deliveries, minus the accepted-update cost",
+                    f"{fan_rate:g} edits/s on A to {observers // 10} and to {observers} "
+                    f"observers on A: the CPU difference over {deliveries:,} more deliveries",
                 )
             )
-            room = await _project(a.port)
-            spent, result = await run(_url(a.port, room), [_url(b.port, room)], rate)
-            sent = result["sent"]
+            (s1, r1), (s2, r2) = [await run(a, b, 1, r) for r in (low, high)]
+            edits = r2["sent"] - r1["sent"]
             rows += [
                 Measured(
                     "instance CPU per update received from Redis (XREAD, decode, apply, one "
                     "delivery)",
-                    spent["B"] / sent * 1e6,
+                    (s2["B"] - s1["B"]) / edits * 1e6,
                     "µs",
-                    f"{sent} edits at {rate:g}/s on A, one observer on B "
-                    f"({result['received']} delivered)",
+                    f"writer on A at {low:g} and {rate:g} edits/s, one observer on B: B's CPU "
+                    f"difference over the difference in edits ({r2['received']} of "
+                    f"{r2['sent']} delivered)",
                 ),
                 Measured(
                     "Redis CPU per update, room held by two instances",
-                    spent["redis"] / sent * 1e6,
+                    (s2["redis"] - s1["redis"]) / edits * 1e6,
                     "µs",
-                    "the same run: one XADD stream entry, read by both, plus commit markers",
+                    "the same runs: an XADD and a PEXPIRE, the entry read by both instances, "
+                    "and the commit markers",
                 ),
             ]
     finally:
@@ -392,49 +398,75 @@ async def instance_costs(
 class InstancesRun:
     instances: int
     rooms: int
-    clients: int
+    writers: int
+    observers: int
     rate: float
     duration: float
+    sent_per_s: float
     delivered_per_s: float
     delivered_ratio: float
-    worst_p99_ms: float
-    median_p99_ms: float
+    p50_ms: float
+    p99_ms: float
+    worst_room_p99_ms: float
     cpu_pct: dict[str, float]
 
 
-async def instances_run(redis: RedisServer, work: Path, args: argparse.Namespace) -> InstancesRun:
+async def instances_run(
+    redis: RedisServer, work: Path, count: int, args: argparse.Namespace
+) -> InstancesRun:
+    """``args.rooms`` rooms, each with ``args.writers`` writers and ``args.observers``
+    observers dealt round-robin over ``count`` instances, so every room is held by every
+    instance (the case that costs Redis most: each entry is read by all of them)."""
     assert redis.proc is not None
-    async with instances(args.instances, redis.url, work) as procs:
-        rooms = [await _project(procs[0].port) for _ in range(args.rooms)]
-        pids = {f"instance {k + 1}": _pid(p) for k, p in enumerate(procs)}
-        pids["redis"] = redis.proc.pid
-        before = {k: procstat.cpu_s(p) for k, p in pids.items()}
-        wall = time.monotonic()
+    gens = await node_gen.start("fanout.mjs", 1, cpus=args.loadgen_cpus)
+    try:
+        async with instances(count, redis.url, work) as procs:
+            rooms = [await _project(procs[0].port) for _ in range(args.rooms)]
 
-        def url_for(r: int) -> Callable[[int], str]:
-            return lambda i: _url(procs[(r + i) % len(procs)].port, rooms[r])
+            def on(k: int, room: str) -> str:
+                return _url(procs[k % len(procs)].port, room)
 
-        results: list[RateResult] = await asyncio.gather(
-            *(
-                run_rate(url_for(r), args.clients, args.rate, args.duration, deflate=False)
-                for r in range(args.rooms)
+            spec = [
+                {
+                    "writer_urls": [on(r + w, room) for w in range(args.writers)],
+                    "observer_urls": [on(r + o, room) for o in range(args.observers)],
+                }
+                for r, room in enumerate(rooms)
+            ]
+            pids = {f"instance {k + 1}": _pid(p) for k, p in enumerate(procs)}
+            pids["redis"] = redis.proc.pid
+            pids["generator"] = gens[0].pid
+            before = {k: procstat.cpu_s(p) for k, p in pids.items()}
+            wall = time.monotonic()
+            result = await _fanout(
+                gens[0],
+                {
+                    "rooms": spec,
+                    "rate_per_s": args.rate,
+                    "duration_s": args.duration,
+                    "drain_s": 2,
+                },
             )
-        )
-        wall = time.monotonic() - wall
-        cpu = {k: 100 * (procstat.cpu_s(p) - before[k]) / wall for k, p in pids.items()}
-    delivered = sum(r.delivered for r in results)
-    expected = sum(r.expected for r in results)
-    p99s = sorted(r.p99_ms for r in results)
+            wall = time.monotonic() - wall
+            cpu = {k: 100 * (procstat.cpu_s(p) - before[k]) / wall for k, p in pids.items()}
+    finally:
+        await node_gen.stop_all(gens)
+    hist = {int(b): int(n) for b, n in result["hist"].items()}
+    expected = sum(r["sent"] * r["observers"] for r in result["rooms"])
+    room_p99 = [r["p99_ms"] for r in result["rooms"] if r["p99_ms"] is not None]
     return InstancesRun(
-        instances=args.instances,
+        instances=count,
         rooms=args.rooms,
-        clients=args.clients,
+        writers=args.writers,
+        observers=args.observers,
         rate=args.rate,
         duration=args.duration,
-        delivered_per_s=delivered / args.duration,
-        delivered_ratio=delivered / expected if expected else float("nan"),
-        worst_p99_ms=p99s[-1],
-        median_p99_ms=p99s[len(p99s) // 2],
+        sent_per_s=result["sent"] / args.duration,
+        delivered_per_s=result["received"] / args.duration,
+        delivered_ratio=result["received"] / expected if expected else float("nan"),
+        p50_ms=hist_percentile(hist, result["bucket_ms"], 0.50),
+        p99_ms=hist_percentile(hist, result["bucket_ms"], 0.99),
+        worst_room_p99_ms=max(room_p99, default=float("nan")),
         cpu_pct=cpu,
     )
 
@@ -467,18 +499,22 @@ def report(
         lines += [
             "## N instances, one Redis, one PostgreSQL",
             "",
-            "Clients of each room dealt round-robin over the instances; CPU in % of one core.",
+            "Every room has writers and observers dealt round-robin over the instances, so "
+            "each room is held by every instance. Updates/s are the edits the instances "
+            "accepted; delivered/s what reached observers. CPU in % of one core over the run "
+            "(the Node generator included: near 100 % it, not the servers, sets the pace).",
             "",
-            "| instances | rooms x clients x rate | delivered updates/s | delivered (%) "
-            "| p99 (ms), median room / worst room | CPU |",
-            "|---|---|---|---|---|---|",
+            "| instances | rooms x (writers + observers) x rate | updates/s | delivered/s "
+            "| delivered (%) | p50 / p99 / worst room p99 (ms) | CPU (%) |",
+            "|---|---|---|---|---|---|---|",
         ]
         for r in runs:
             cpu = ", ".join(f"{k} {v:.0f}" for k, v in r.cpu_pct.items())
             lines.append(
-                f"| {r.instances} | {r.rooms} x {r.clients} x {r.rate:g}/s "
-                f"| {r.delivered_per_s:,.0f} | {100 * r.delivered_ratio:.2f} "
-                f"| {r.median_p99_ms:.1f} / {r.worst_p99_ms:.1f} | {cpu} |"
+                f"| {r.instances} | {r.rooms} x ({r.writers} + {r.observers}) x {r.rate:g}/s "
+                f"| {r.sent_per_s:,.0f} | {r.delivered_per_s:,.0f} "
+                f"| {100 * r.delivered_ratio:.2f} "
+                f"| {r.p50_ms:.1f} / {r.p99_ms:.1f} / {r.worst_room_p99_ms:.1f} | {cpu} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -487,6 +523,9 @@ def report(
 async def main_async(args: argparse.Namespace) -> int:
     started = time.monotonic()
     args.load_before = procstat.load_average()
+    # The generator on the first CPU; the servers, Redis and PostgreSQL wherever there is room.
+    split = None if args.no_pin else split_cpus()
+    args.loadgen_cpus = split[0] if split is not None else None
     costs: list[Measured] = []
     runs: list[InstancesRun] = []
     with tempfile.TemporaryDirectory(prefix="flowai-scaling-") as tmp:
@@ -505,18 +544,14 @@ async def main_async(args: argparse.Namespace) -> int:
                 for m in costs:
                     log(f"{m.what}: {m.value:,.1f} {m.unit} ({m.how})")
             if "instances" in args.parts:
-                for count in (1, args.instances) if args.instances > 1 else (1,):
+                for count in sorted({1, args.instances}):
                     log(f"{count} instance(s)")
-                    runs.append(
-                        await instances_run(
-                            redis, work, argparse.Namespace(**{**vars(args), "instances": count})
-                        )
-                    )
-                    r = runs[-1]
+                    r = await instances_run(redis, work, count, args)
+                    runs.append(r)
                     log(
-                        f"{count} instance(s): {r.delivered_per_s:,.0f} delivered/s "
-                        f"({r.delivered_ratio:.2%}), p99 median {r.median_p99_ms:.1f} worst "
-                        f"{r.worst_p99_ms:.1f} ms, CPU {r.cpu_pct}"
+                        f"{count} instance(s): {r.sent_per_s:,.0f} updates/s, "
+                        f"{r.delivered_per_s:,.0f} delivered/s ({r.delivered_ratio:.2%}), p50 "
+                        f"{r.p50_ms:.1f} p99 {r.p99_ms:.1f} ms, CPU {r.cpu_pct}"
                     )
         finally:
             await redis.stop()
@@ -538,10 +573,12 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated subset of: " + ", ".join(PARTS),
     )
     parser.add_argument("--instances", type=int, default=2, help="flowai serve processes")
-    parser.add_argument("--rooms", type=int, default=8)
-    parser.add_argument("--clients", type=int, default=5, help="clients per room")
-    parser.add_argument("--rate", type=float, default=20.0, help="edits/s per client")
+    parser.add_argument("--rooms", type=int, default=16)
+    parser.add_argument("--writers", type=int, default=2, help="writers per room")
+    parser.add_argument("--observers", type=int, default=20, help="observers per room")
+    parser.add_argument("--rate", type=float, default=25.0, help="edits/s per writer")
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the generator")
     parser.add_argument("--redis-updates", type=int, default=20_000)
     parser.add_argument("--commits", type=int, default=2_000)
     parser.add_argument("--cost-rate", type=float, default=200.0)
@@ -552,8 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
-    if min(args.instances, args.rooms, args.clients) < 1:
-        parser.error("--instances, --rooms and --clients must be at least 1")
+    if min(args.instances, args.rooms, args.writers, args.observers) < 1:
+        parser.error("--instances, --rooms, --writers and --observers must be at least 1")
     return asyncio.run(main_async(args))
 
 

@@ -4,6 +4,8 @@
 //   node bench/node/fanout.mjs -        (runs one after another, inputs on stdin)
 //
 // Input: {"writer_url": "ws://..." | null, "observer_urls": [...], "rate_per_s": 10,
+//         (or "rooms": [{"writer_urls": [...], "observer_urls": [...]}, ...] for several rooms,
+//          each writer at rate_per_s)
 //         "duration_s": 10, "drain_s": 2, "deflate": true, "connect_batch": 100,
 //         "client": "ws" | "raw"}
 // Per run, on stdin: the input as one JSON line; "go" once every process said it is ready;
@@ -70,46 +72,57 @@ function percentile (sorted, q) {
   return sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1))]
 }
 
+// The rooms of a run: `rooms` as given, or the one room of `writer_url` and `observer_urls`.
+function roomsOf (input) {
+  if (input.rooms) return input.rooms
+  return [{ writer_urls: input.writer_url ? [input.writer_url] : [], observer_urls: input.observer_urls }]
+}
+
 async function prepare (input, errors) {
   const deflate = input.deflate ?? true
   const timeoutMs = input.timeout_ms ?? 30000
   const batch = input.connect_batch ?? 100
   const client = input.client ?? 'ws'
-  const observers = []
   const sockets = []
-  const urls = input.observer_urls
-  for (let first = 0; first < urls.length; first += batch) {
-    const opened = await Promise.all(urls.slice(first, first + batch).map(url => {
-      const observer = new Observer()
-      return connect(client, url, deflate, timeoutMs, errors, d => observer.onFrame(d))
-        .then(ws => ({ ws, observer }))
-    }))
-    for (const { ws, observer } of opened) {
-      if (ws) { observers.push(observer); sockets.push(ws) }
+  const rooms = []
+  for (const spec of roomsOf(input)) {
+    const room = { observers: [], writers: [] }
+    const urls = spec.observer_urls
+    for (let first = 0; first < urls.length; first += batch) {
+      const opened = await Promise.all(urls.slice(first, first + batch).map(url => {
+        const observer = new Observer()
+        return connect(client, url, deflate, timeoutMs, errors, d => observer.onFrame(d))
+          .then(ws => ({ ws, observer }))
+      }))
+      for (const { ws, observer } of opened) {
+        if (ws) { room.observers.push(observer); sockets.push(ws) }
+      }
     }
+    for (const url of spec.writer_urls) {
+      const writer = await connect(client, url, deflate, timeoutMs, errors, () => {})
+      if (writer) { room.writers.push(writer); sockets.push(writer) }
+    }
+    rooms.push(room)
   }
-  let writer = null
-  if (input.writer_url) {
-    writer = await connect(client, input.writer_url, deflate, timeoutMs, errors, () => {})
-    if (writer) sockets.push(writer)
-  }
-  return { observers, sockets, writer }
+  return { rooms, sockets }
 }
 
-async function write (ws, ratePerS, durationS) {
+// Each writer sets its own key, so the edits of several writers in a room never conflict.
+async function write (ws, key, ratePerS, durationS) {
   const doc = new Y.Doc()
   const map = doc.getMap('bench')
   let update = null
   doc.on('update', u => { update = u })
   const count = Math.max(1, Math.round(ratePerS * durationS))
   const periodMs = 1000 / ratePerS
-  const start = performance.now()
+  // Writers of a run start spread over one period rather than all at once.
+  const start = performance.now() + Math.random() * periodMs
   let sent = 0
   for (let seq = 0; seq < count; seq++) {
     const delay = start + seq * periodMs - performance.now()
     if (delay > 0) await new Promise(resolve => setTimeout(resolve, delay))
     if (ws.readyState !== 1) break
-    map.set('w', `@@${seq}:${nowMs().toFixed(3)}@@`)
+    map.set(key, `@@${seq}:${nowMs().toFixed(3)}@@`)
     ws.send(updateFrame(update))
     sent++
   }
@@ -117,15 +130,19 @@ async function write (ws, ratePerS, durationS) {
 }
 
 async function run (input, prepared, errors) {
-  const { observers, writer } = prepared
+  const { rooms } = prepared
   const durationS = input.duration_s ?? 10
   const drainS = input.drain_s ?? 2
+  const ratePerS = input.rate_per_s ?? 10
   const cpuStart = process.cpuUsage()
   const start = performance.now()
+  const observers = rooms.flatMap(r => r.observers)
   for (const o of observers) o.recording = true
-  let sent = 0
   const window = new Promise(resolve => setTimeout(resolve, (durationS + drainS) * 1000))
-  if (writer) sent = await write(writer, input.rate_per_s ?? 10, durationS)
+  const sentPerRoom = await Promise.all(rooms.map(async room => {
+    const counts = await Promise.all(room.writers.map((ws, k) => write(ws, `w${k}`, ratePerS, durationS)))
+    return counts.reduce((a, b) => a + b, 0)
+  }))
   await window
   for (const o of observers) o.recording = false
   const cpu = cpuMs(cpuStart)
@@ -133,22 +150,34 @@ async function run (input, prepared, errors) {
   const hist = {}
   const perObserverP99 = []
   const perObserverReceived = []
-  let received = 0
-  for (const o of observers) {
-    const sorted = Float64Array.from(o.latencies).sort()
-    received += sorted.length
-    perObserverReceived.push(sorted.length)
-    perObserverP99.push(percentile(sorted, 0.99))
-    for (const ms of sorted) {
-      const bucket = Math.floor(ms / BUCKET_MS)
-      hist[bucket] = (hist[bucket] ?? 0) + 1
+  const roomResults = []
+  for (const [r, room] of rooms.entries()) {
+    const all = []
+    for (const o of room.observers) {
+      const sorted = Float64Array.from(o.latencies).sort()
+      perObserverReceived.push(sorted.length)
+      perObserverP99.push(percentile(sorted, 0.99))
+      for (const ms of sorted) {
+        all.push(ms)
+        const bucket = Math.floor(ms / BUCKET_MS)
+        hist[bucket] = (hist[bucket] ?? 0) + 1
+      }
     }
+    const sorted = Float64Array.from(all).sort()
+    roomResults.push({
+      observers: room.observers.length,
+      writers: room.writers.length,
+      sent: sentPerRoom[r],
+      received: sorted.length,
+      p99_ms: percentile(sorted, 0.99)
+    })
   }
   return {
     observers: observers.length,
-    writer: writer !== null,
-    sent,
-    received,
+    writer: rooms.some(r => r.writers.length > 0),
+    sent: sentPerRoom.reduce((a, b) => a + b, 0),
+    received: perObserverReceived.reduce((a, b) => a + b, 0),
+    rooms: roomResults,
     bucket_ms: BUCKET_MS,
     hist,
     per_observer_p99_ms: perObserverP99,
@@ -166,8 +195,8 @@ for await (const input of inputs(control)) {
   const connectStart = process.cpuUsage()
   const prepared = await prepare(input, errors)
   emit({
-    ready: prepared.observers.length,
-    writer: prepared.writer !== null,
+    ready: prepared.rooms.reduce((n, r) => n + r.observers.length, 0),
+    writer: prepared.rooms.some(r => r.writers.length > 0),
     connect_cpu_ms: cpuMs(connectStart),
     errors: errors.list
   })
