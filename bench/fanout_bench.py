@@ -152,12 +152,17 @@ def _fmt(value: float, digits: int = 1) -> str:
     return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
+def _argv() -> str:
+    """The options this run was given, for the report's first line."""
+    return "".join(f" {a}" for a in sys.argv[1:])
+
+
 def report(points: list[Point], args: argparse.Namespace, loads: dict[int, str]) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Fan-out",
         "",
-        f"`python -m bench.fanout_bench` on {when}: {os.cpu_count()} CPUs, {_versions()}; "
+        f"`python -m bench.fanout_bench{_argv()}` on {when}: {os.cpu_count()} CPUs, {_versions()}; "
         f"{args.placement}; {args.generators} generator process(es), client {args.client}; "
         f"one writer at {args.rate:g} edits/s for {args.duration:g} s (+ {args.drain:g} s "
         f"drain) per point; {args.limits}. Load average (1/5/15 min) {args.load_before} "

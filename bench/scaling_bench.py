@@ -474,6 +474,11 @@ async def instances_run(
 # -- report ------------------------------------------------------------------------------------
 
 
+def _argv() -> str:
+    """The options this run was given, for the report's first line."""
+    return "".join(f" {a}" for a in sys.argv[1:])
+
+
 def report(
     costs: list[Measured], runs: list[InstancesRun], args: argparse.Namespace, elapsed_s: float
 ) -> str:
@@ -481,8 +486,8 @@ def report(
     lines = [
         "# Scaling across instances: measured inputs",
         "",
-        f"`python -m bench.scaling_bench` on {when}: {os.cpu_count()} CPUs shared by every "
-        f"process; load average (1/5/15 min) {args.load_before} before, "
+        f"`python -m bench.scaling_bench{_argv()}` on {when}: {os.cpu_count()} CPUs shared "
+        f"by every process; load average (1/5/15 min) {args.load_before} before, "
         f"{procstat.load_average()} after; whole run {elapsed_s:.0f} s.",
         "",
     ]

@@ -288,12 +288,17 @@ def _client(args: argparse.Namespace) -> str:
     return f"`ws` clients ({offer})"
 
 
+def _argv() -> str:
+    """The options this run was given, for the report's first line."""
+    return "".join(f" {a}" for a in sys.argv[1:])
+
+
 def report(parts: dict[str, PartFigures], args: argparse.Namespace, elapsed_s: float) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Join storms (Node load generator)",
         "",
-        f"`python -m bench.storm_bench` on {when}: {os.cpu_count()} CPUs, {_versions()}; "
+        f"`python -m bench.storm_bench{_argv()}` on {when}: {os.cpu_count()} CPUs, {_versions()}; "
         f"{args.placement}; {args.generators} generator process(es) of {_client(args)}; "
         f"{args.limits}. Whole run {elapsed_s:.0f} s; load average (1/5/15 min) "
         f"{args.load_before} before, {_load()} after.",
