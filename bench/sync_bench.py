@@ -103,6 +103,8 @@ STORM_PAUSE_S = 1.0
 # What a client of room i connects to (one member and token per client for ours).
 RoomUrls = Callable[[int], str]
 MEMBER_BATCH = 50  # members added concurrently while a room is made
+STOP_TIMEOUT_S = 20.0
+TOKEN_TTL_S = 4 * 3600
 
 
 class NewRoom(Protocol):
@@ -110,10 +112,6 @@ class NewRoom(Protocol):
     presents one token (one member's sockets), otherwise each its own member and token."""
 
     def __call__(self, clients: int, *, shared_token: bool = False) -> Awaitable[RoomUrls]: ...
-
-
-STOP_TIMEOUT_S = 20.0
-TOKEN_TTL_S = 4 * 3600
 
 
 _STARTED = time.monotonic()
