@@ -17,8 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
+from bench.client import create_project
 from bench.loadgen import RateResult, run_rate
 from server.auth import mint_token
 from tests.support import pg
@@ -35,12 +34,7 @@ def log(message: str) -> None:
 
 
 async def _room(port: int) -> str:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as http:
-        r = await http.post("/api/projects", json={"title": "bench"})
-        r.raise_for_status()
-        room: str = r.json()["id"]
-        return room
+    return await create_project(port, TOKEN, "bench")
 
 
 def _url(port: int, room: str) -> str:

@@ -34,14 +34,11 @@ from typing import Any
 
 import websockets
 from pycrdt import Doc, Map, TransactionEvent, create_update_message
-from websockets.asyncio.client import ClientConnection
+
+from bench.client import EMPTY_SYNC_STEP2, YWebSocketClient
 
 SYNC_STEP1_PREFIX = b"\x00\x00"
 SYNC_STEP2_PREFIX = b"\x00\x01"
-# Sync step 1 with the empty state vector, and the empty step 2 that answers the server's step 1
-# for a client that has nothing the server lacks.
-EMPTY_SYNC_STEP1 = b"\x00\x00\x01\x00"
-EMPTY_SYNC_STEP2 = b"\x00\x01\x02\x00\x00"
 MARKER = re.compile(rb"@@(\d+):\d+@@")
 
 clock = time.perf_counter
@@ -70,75 +67,40 @@ class Run:
             self.errors.append(message)
 
 
-class BenchClient:
+class BenchClient(YWebSocketClient):
     def __init__(self, index: int, url: str, run: Run, *, deflate: bool = True) -> None:
-        self.index = index
-        self.url = url
+        super().__init__(index, url, run, deflate=deflate)
         self.run = run
-        self.deflate = deflate
         self.tag = str(index).encode()
-        self.ws: ClientConnection | None = None
-        self.synced = asyncio.Event()
         self.synced_at = math.nan
         self.seen: set[bytes] = set()
-        self._reader: asyncio.Task[None] | None = None
         self._doc: Doc[Any] | None = None
         self._updates: list[bytes] = []
         self._seq = 0
 
-    async def connect(self, timeout_s: float = 30) -> None:
-        self.ws = await websockets.connect(
-            self.url,
-            max_size=None,
-            max_queue=1024,
-            open_timeout=timeout_s,
-            ping_interval=None,
-            close_timeout=2,
-            # Browsers offer permessage-deflate; the server decides whether to use it.
-            compression="deflate" if self.deflate else None,
-        )
-        self._reader = asyncio.create_task(self._read())
-        await self.ws.send(EMPTY_SYNC_STEP1)
-
-    @property
-    def extensions(self) -> str:
-        if self.ws is None:
-            return ""
-        return ",".join(type(e).__name__ for e in self.ws.protocol.extensions) or "none"
-
-    async def _read(self) -> None:
-        assert self.ws is not None
+    def on_frame(self, frame: bytes) -> bytes | None:
+        reply = None
+        if frame.startswith(SYNC_STEP1_PREFIX):
+            reply = EMPTY_SYNC_STEP2
+        elif frame.startswith(SYNC_STEP2_PREFIX) and not self.synced.is_set():
+            self.synced_at = clock()
+            self.synced.set()
+        # Step 2 and updates both carry document content.
+        if frame[:1] != b"\x00" or b"@@" not in frame:
+            return reply
         run = self.run
-        try:
-            async for frame in self.ws:
-                if not isinstance(frame, bytes):
-                    continue
-                if frame.startswith(SYNC_STEP1_PREFIX):
-                    await self.ws.send(EMPTY_SYNC_STEP2)
-                elif frame.startswith(SYNC_STEP2_PREFIX) and not self.synced.is_set():
-                    self.synced_at = clock()
-                    self.synced.set()
-                # Step 2 and updates both carry document content.
-                if frame[:1] != b"\x00" or b"@@" not in frame:
-                    continue
-                now = clock()
-                for match in MARKER.finditer(frame):
-                    if match.group(1) == self.tag:
-                        continue  # Our own edit echoed back (the reference server does).
-                    marker = match.group(0)
-                    sent_at = run.sent_at.get(marker)
-                    if sent_at is None or marker in self.seen:
-                        continue
-                    self.seen.add(marker)
-                    run.delivered += 1
-                    run.latencies_ms.append((now - sent_at) * 1000)
-        except websockets.ConnectionClosed as exc:
-            if exc.rcvd is not None and exc.rcvd.code != 1000:
-                run.error(
-                    f"client {self.index}: closed by server {exc.rcvd.code} {exc.rcvd.reason}"
-                )
-        except Exception as exc:
-            run.error(f"client {self.index}: {type(exc).__name__}: {exc}")
+        now = clock()
+        for match in MARKER.finditer(frame):
+            if match.group(1) == self.tag:
+                continue  # Our own edit echoed back (the reference server does).
+            marker = match.group(0)
+            sent_at = run.sent_at.get(marker)
+            if sent_at is None or marker in self.seen:
+                continue
+            self.seen.add(marker)
+            run.delivered += 1
+            run.latencies_ms.append((now - sent_at) * 1000)
+        return reply
 
     def _edit_frame(self) -> tuple[bytes, bytes]:
         if self._doc is None:
@@ -176,15 +138,6 @@ class BenchClient:
                 return
             self.run.sent += 1
             due += period
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(), 5)
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
 
 
 async def _connect_all(

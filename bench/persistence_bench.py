@@ -57,11 +57,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import websockets
 from pycrdt import Doc, TransactionEvent
-from websockets.asyncio.client import ClientConnection
 
+from bench.client import YWebSocketClient, create_project
 from bench.loadgen import RateResult, percentile, run_rate
 from bench.sync_bench import KNEE_CLIENTS, KNEE_DELIVERED, KNEE_P99_MS, KNEE_RATES
 from crdt.protocol import (
@@ -387,59 +386,40 @@ class Tally:
             self.errors.append(message)
 
 
-class Writer:
+class Writer(YWebSocketClient):
     """A collaborator who only writes: it moves its own clip on a schedule and times, for
     each update, the first ``saved`` message that covers it. It never applies what others
     send (the frames are read and dropped), so it costs little besides its own edits."""
 
+    label = "writer"
+    closed_text = "closed"
+
     def __init__(self, index: int, url: str, tally: Tally) -> None:
-        self.index = index
-        self.url = url
+        super().__init__(index, url, tally, open_timeout_s=CONNECT_TIMEOUT_S)
         self.tally = tally
         self.doc: Doc[Any] = Doc()
         self.client_id = self.doc.client_id
-        self.ws: ClientConnection | None = None
-        self.synced = asyncio.Event()
         # (own clock once the update is applied, send time), oldest first.
         self.unsaved: deque[tuple[int, float]] = deque()
         self.saved_clock = 0
-        self._reader: asyncio.Task[None] | None = None
 
-    async def connect(self) -> None:
-        self.ws = await websockets.connect(
-            self.url,
-            max_size=None,
-            max_queue=1024,
-            open_timeout=CONNECT_TIMEOUT_S,
-            ping_interval=None,
-            close_timeout=2,
-            compression="deflate",  # As browsers offer it.
-        )
-        self._reader = asyncio.create_task(self._read())
-        await self.ws.send(encode_sync_step1(self.doc.get_state()))
+    def sync_step1(self) -> bytes:
+        return encode_sync_step1(self.doc.get_state())
 
-    async def _read(self) -> None:
-        assert self.ws is not None
-        try:
-            async for frame in self.ws:
-                if not isinstance(frame, bytes) or len(frame) < 2:
-                    continue
-                if frame[0] == 0 and frame[1] == 0:  # The server's sync step 1.
-                    message = decode_message(frame)
-                    assert isinstance(message, SyncStep1)
-                    reply = self.doc.get_update(message.state_vector)
-                    await self.ws.send(encode_sync_step2(reply))
-                elif frame[0] == 0 and frame[1] == 1:
-                    self.synced.set()
-                elif frame[0] == 100:
-                    message = decode_message(frame)
-                    assert isinstance(message, Saved)
-                    self._saved(message.state_vector)
-        except websockets.ConnectionClosed as exc:
-            if exc.rcvd is not None and exc.rcvd.code != 1000:
-                self.tally.error(f"writer {self.index}: closed {exc.rcvd.code} {exc.rcvd.reason}")
-        except Exception as exc:
-            self.tally.error(f"writer {self.index}: {type(exc).__name__}: {exc}")
+    def on_frame(self, frame: bytes) -> bytes | None:
+        if len(frame) < 2:
+            return None
+        if frame[0] == 0 and frame[1] == 0:  # The server's sync step 1.
+            message = decode_message(frame)
+            assert isinstance(message, SyncStep1)
+            return encode_sync_step2(self.doc.get_update(message.state_vector))
+        if frame[0] == 0 and frame[1] == 1:
+            self.synced.set()
+        elif frame[0] == 100:
+            message = decode_message(frame)
+            assert isinstance(message, Saved)
+            self._saved(message.state_vector)
+        return None
 
     def _saved(self, state_vector: bytes) -> None:
         now = clock()
@@ -498,15 +478,6 @@ class Writer:
             self.tally.sent += 1
             due += period
 
-    async def close(self) -> None:
-        if self.ws is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(), 5)
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-
 
 async def _persisted(conn: asyncpg.Connection[Any]) -> int:
     """Every update the database holds: still in the log, or merged into a state."""
@@ -558,14 +529,7 @@ class AppendFigures:
 
 
 async def _create_project(port: int, token: str) -> str:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
-    ) as http:
-        response = await http.post("/api/projects", json={"title": "Append bench"})
-        response.raise_for_status()
-        project_id: str = response.json()["id"]
-        return project_id
+    return await create_project(port, token, "Append bench")
 
 
 async def _open_writers(port: int, clients: int, rooms: int, tally: Tally) -> list[Writer]:

@@ -1,5 +1,5 @@
 """Run every benchmark in turn (``make bench``); each prints its table and writes
-``bench/results/*.md``. About 20 minutes on two cores."""
+``bench/results/*.md``. About 30 minutes on two cores."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import sys
 BENCHMARKS = [
     ("sync", ["bench.sync_bench"]),
     ("join cost", ["bench.join_cost"]),
+    ("storms (Node load generator)", ["bench.storm_bench"]),
+    ("fan-out", ["bench.fanout_bench"]),
+    ("scaling across instances", ["bench.scaling_bench"]),
     ("cluster", ["bench.cluster_bench"]),
     ("persistence", ["bench.persistence_bench"]),
     ("restore", ["bench.restore_bench"]),

@@ -66,6 +66,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -101,8 +102,16 @@ COLD_AFTER_S = 12.0
 STORM_PAUSE_S = 1.0
 # What a client of room i connects to (one member and token per client for ours).
 RoomUrls = Callable[[int], str]
+MEMBER_BATCH = 50  # members added concurrently while a room is made
 STOP_TIMEOUT_S = 20.0
 TOKEN_TTL_S = 4 * 3600
+
+
+class NewRoom(Protocol):
+    """Makes a room for ``clients`` clients; with ``shared_token`` every client of ours
+    presents one token (one member's sockets), otherwise each its own member and token."""
+
+    def __call__(self, clients: int, *, shared_token: bool = False) -> Awaitable[RoomUrls]: ...
 
 
 _STARTED = time.monotonic()
@@ -139,7 +148,7 @@ class Server:
     process: asyncio.subprocess.Process
     log_path: Path
     # Creates a room for that many clients and returns the url client i connects to.
-    new_room: Callable[[int], Awaitable[Callable[[int], str]]]
+    new_room: NewRoom
 
     @property
     def pid(self) -> int:
@@ -190,6 +199,12 @@ def split_cpus() -> tuple[set[int], set[int]] | None:
     if len(cpus) < 2:
         return None
     return {cpus[0]}, set(cpus[1:])
+
+
+def pin_servers(cpus: set[int] | None) -> None:
+    """The CPUs every server started from now on runs on (None: the scheduler decides)."""
+    global _server_cpus
+    _server_cpus = cpus
 
 
 def _pin_server() -> None:
@@ -257,7 +272,13 @@ async def start_ours(workdir: Path, overrides: dict[str, str]) -> AsyncIterator[
             ) as http,
         ):
 
-            async def new_room(clients: int) -> Callable[[int], str]:
+            async def add_member(project_id: str, user: str) -> None:
+                added = await http.post(
+                    f"/api/projects/{project_id}/members", json={"user_id": user, "role": "editor"}
+                )
+                added.raise_for_status()
+
+            async def new_room(clients: int, *, shared_token: bool = False) -> RoomUrls:
                 # One member, with its own token, per client: as many browsers of as many
                 # people (one user's sockets are capped by FLOWAI_USER_CONNECTIONS_MAX).
                 response = await http.post("/api/projects", json={"title": "Bench"})
@@ -265,13 +286,17 @@ async def start_ours(workdir: Path, overrides: dict[str, str]) -> AsyncIterator[
                 project_id = response.json()["id"]
                 # Users (and so tokens) of this room only: no storm is helped by tokens the
                 # server verified, and cached, for another scenario.
-                users = [f"bench-{project_id[:8]}-{i}" for i in range(clients)]
-                for user in users:
-                    added = await http.post(
-                        f"/api/projects/{project_id}/members",
-                        json={"user_id": user, "role": "editor"},
+                count = 1 if shared_token else clients
+                users = [f"bench-{project_id[:8]}-{i}" for i in range(count)]
+                for first in range(0, len(users), MEMBER_BATCH):
+                    batch = users[first : first + MEMBER_BATCH]
+                    await asyncio.gather(*(add_member(project_id, user) for user in batch))
+                if shared_token:
+                    url = (
+                        f"ws://127.0.0.1:{port}/ws/{project_id}"
+                        f"?token={mint_token(BENCH_SECRET, users[0], ttl_s=TOKEN_TTL_S)}"
                     )
-                    added.raise_for_status()
+                    return lambda _i: url
                 urls = [
                     f"ws://127.0.0.1:{port}/ws/{project_id}"
                     f"?token={mint_token(BENCH_SECRET, user, ttl_s=TOKEN_TTL_S)}"
@@ -284,8 +309,9 @@ async def start_ours(workdir: Path, overrides: dict[str, str]) -> AsyncIterator[
         await pg.drop_database(database)
 
 
-def _path_rooms(port: int) -> Callable[[], Awaitable[str]]:
-    async def new_room(_clients: int) -> Callable[[int], str]:
+def _path_rooms(port: int) -> NewRoom:
+    # No tokens: every client of a room has the same url either way.
+    async def new_room(_clients: int, *, shared_token: bool = False) -> RoomUrls:
         url = f"ws://127.0.0.1:{port}/bench-{uuid.uuid4().hex[:12]}"
         return lambda _i: url
 
@@ -757,17 +783,17 @@ def report(figures: dict[str, ServerFigures], args: argparse.Namespace, elapsed_
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    global _server_cpus
     started = time.monotonic()
     args.load_before = os.getloadavg()[0]
     split = None if args.no_pin else split_cpus()
     if split is not None:
-        loadgen_cpus, _server_cpus = split
+        loadgen_cpus, server_cpus = split
+        pin_servers(server_cpus)
         os.sched_setaffinity(0, loadgen_cpus)
     args.placement = (
         f"load generator on CPU {_cpus(loadgen_cpus)}, server under test on CPU "
-        f"{_cpus(_server_cpus)}"
-        if split is not None and _server_cpus is not None
+        f"{_cpus(server_cpus)}"
+        if split is not None
         else "load generator and server placed by the scheduler (not pinned)"
     )
     figures: dict[str, ServerFigures] = {}
