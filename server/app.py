@@ -33,7 +33,7 @@ from server.http.errors import install_error_handlers
 from server.log_context import RequestIdMiddleware
 from server.metrics import Metrics, sample_database
 from server.settings import Settings
-from server.ws.connection import IdleConnections
+from server.ws.idle import IdleConnections
 
 # Give this to uvicorn's ``ws`` setting: ``/ws/{project_id}`` is served by this protocol class
 # on the transport, not through ASGI (see ``server.ws``).
@@ -54,6 +54,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         issuer=settings.jwt_issuer,
         jwks_url=settings.jwt_jwks_url,
         leeway_s=settings.jwt_leeway_s,
+        token_bytes_max=settings.jwt_bytes_max,
     )
     metrics = Metrics()
     collab = await build_collaboration(settings, stack, metrics=metrics)
@@ -133,13 +134,14 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
         async with AsyncExitStack() as stack:
-            app.state.services = await build_services(settings, stack)
+            app.state.services = services = await build_services(settings, stack)
             if freeze_heap:
                 _freeze_heap()
             log.info("ready", extra={"host": settings.host, "port": settings.port})
-            yield
+            # The lifespan state: uvicorn hands it to the websocket protocol (``server.ws``).
+            yield {"services": services}
             log.info("shutting down: flushing rooms")
 
     app = FastAPI(
