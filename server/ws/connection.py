@@ -1,20 +1,15 @@
-"""The websocket endpoint ``/ws/{project_id}``, served as a uvicorn websocket protocol.
+"""One websocket client of ``/ws/{project_id}``: a uvicorn websocket protocol on the transport.
 
 ``flowai serve`` hands every websocket upgrade to ``WebSocketConnection`` (uvicorn's ``ws``
 setting takes a protocol class) instead of running it as an ASGI application, and a connection
 that opens with a join reaches it without passing through uvicorn's HTTP protocol at all
-(``JoinRouter``, uvicorn's ``http`` setting; see ``server.ws.router``). Through ASGI a
-connection costs a task, a receive queue, a scope holding copies of every request header and a
-writer task; that measured 29 KB per idle connection, and every broadcast woke one task per
-recipient. Here a connection is one object on its transport: the upgrade request is read with
-httptools and checked by websockets' sans-I/O ``ServerProtocol`` (``server.ws.handshake``),
-which then parses the frames; each message is handled synchronously in ``data_received``, and
-frames go out with ``transport.write``. The transport's write buffer is the bounded send queue.
-How a client is admitted to its room is ``server.ws.admission``.
-
-The services come from the app's lifespan state (uvicorn hands it to every protocol it makes).
-All protocol work happens in ``crdt.room`` (pure) and ``crdt.live.registry`` (registry); this
-module moves bytes between the transport and the room and closes with the right code.
+(``JoinRouter``, see ``server.ws.router``). Through ASGI a connection cost a task, a receive
+queue, a scope with copies of every header and a writer task (29 KB per idle connection), and
+every broadcast woke one task per recipient. Here a connection is one object on its transport:
+the upgrade is read and answered by ``server.ws.handshake``, websockets' sans-I/O
+``ServerProtocol`` parses the frames, each message is handled synchronously in
+``data_received``, and frames go out with ``transport.write``, whose buffer is the bounded send
+queue. Admission is ``server.ws.admission``; the services come from the lifespan state.
 """
 
 from __future__ import annotations
@@ -26,9 +21,7 @@ import time
 from collections.abc import Coroutine
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qs, unquote
 
-from websockets.datastructures import Headers
 from websockets.exceptions import InvalidState
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
@@ -41,8 +34,8 @@ from crdt.ports import Disconnect
 from server.auth import AuthError
 from server.close_codes import CloseCode
 from server.ws.admission import join_on_upgrade
-from server.ws.frames import PATH_PREFIX, origin_allowed, request_token, wire
-from server.ws.handshake import UpgradeRequestReader, accept
+from server.ws.frames import PATH_PREFIX, request_token, wire
+from server.ws.handshake import UpgradeRequestReader, read_join
 from server.ws.limits import InboundLimit, send_admitted
 from server.ws.router import FirstRequestRouter
 
@@ -301,7 +294,11 @@ class WebSocketConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A uvloop transport is not an asyncio.Transport subclass, but has the same methods.
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = t = cast(asyncio.Transport, transport)
+        # Reading is this protocol's to pause from now on: uvicorn's HTTP protocol, which hands
+        # over a later upgrade on a kept-alive connection, may have paused it for a pipelined
+        # request (resuming a transport that reads is a no-op).
+        t.resume_reading()
         self._server_state.connections.add(self)  # type: ignore[arg-type]
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -379,32 +376,20 @@ class WebSocketConnection(asyncio.Protocol):
             self._receive(reader.rest)
 
     def _handshake(self, request: Request) -> None:
-        path, _, query = request.path.partition("?")
-        project = unquote(path[len(PATH_PREFIX) :]) if path.startswith(PATH_PREFIX) else ""
-        if not project or "/" in project:
-            self._reject(404, "no websocket endpoint here; use /ws/{project_id}")
+        join = read_join(self._ws, request, self.services.settings.ws_origins)
+        if isinstance(join, Response):  # 404, 403, or not a valid upgrade request (400/426)
+            self._reject(join)
             return
-        headers = request.headers
-        allowed = self.services.settings.ws_origins
-        if allowed and not origin_allowed(
-            headers.get_all("Origin"), _one(headers, "Host"), allowed
-        ):
-            self._reject(403, "this origin may not open a websocket here")
-            return
-        response = accept(self._ws, request)
-        if isinstance(response, Response):  # not a valid upgrade request (400/426)
-            self._reject(response)
-            return
-        params = parse_qs(query)
+        params = join.params
         try:
-            token = request_token(params.get("token", ()), headers.get_all("Authorization"))
+            token = request_token(params.get("token", ()), request.headers.get_all("Authorization"))
         except AuthError as exc:
             # A refusal once open is a close code, as for any other token.
-            self.accept(response)
+            self.accept(join.response)
             self.close_with(CloseCode.NOT_AUTHENTICATED, exc.code)
             return
         wants_saved = params.get("saved", [""])[-1] in ("1", "true")
-        join_on_upgrade(self, response, token, project, wants_saved)
+        join_on_upgrade(self, join.response, token, join.project, wants_saved)
 
     def _reject(self, status: int | Response, text: str = "") -> None:
         """Answer the upgrade request with an HTTP error and close."""
@@ -527,12 +512,6 @@ class WebSocketConnection(asyncio.Protocol):
         if self._resume is not None:
             return True
         return self.transport is not None and self.transport.get_write_buffer_size() > 0
-
-
-def _one(headers: Headers, name: str) -> str:
-    """The value of a header sent once; empty if it is missing or repeated."""
-    values = headers.get_all(name)
-    return values[0] if len(values) == 1 else ""
 
 
 class JoinRouter(FirstRequestRouter):

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from pycrdt import Doc, Map
 
-from crdt.protocol import encode_sync_step1
+from crdt.protocol import encode_sync_step1, encode_update
 from server.close_codes import CloseCode
-from server.ws.connection import WebSocketConnection
+from server.ws.connection import Phase, WebSocketConnection
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
+from tests.support.transport import RecordingTransport, client_frame, upgrade_request
 from tests.support.yclient import YClient, eventually
 
 
@@ -34,8 +35,8 @@ async def _flood(client: YClient, messages: int, per_s: float) -> None:
         await asyncio.sleep(0.1)  # pacing the sender, not waiting for the server
 
 
-def _keys(doc: Doc) -> int:
-    return len(doc.get("flood", type=Map))
+def _keys(doc: Doc, name: str = "flood") -> int:
+    return len(doc.get(name, type=Map))
 
 
 async def test_a_client_at_five_times_its_limit_is_slowed_and_loses_nothing(
@@ -139,3 +140,52 @@ async def test_a_paused_client_is_not_idle_and_its_early_messages_wait(
         assert client.close_code is None
         assert conn.limit.pauses > 0
         assert await client.wait_closed() == CloseCode.IDLE_TIMEOUT
+
+
+def _updates(count: int, name: str) -> bytes:
+    """``count`` edits of one client, each a masked frame, in one chunk."""
+    doc = Doc()
+    frames = []
+    for i in range(count):
+        before = doc.get_state()
+        doc.get(name, type=Map)[f"k{i}"] = i
+        frames.append(client_frame(encode_update(doc.get_update(before))))
+    return b"".join(frames)
+
+
+async def test_reading_pauses_after_the_chunk_is_handled_and_resumes_to_close(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(
+        tmp_path, database_url=database_url, conn_messages_per_s=10, conn_messages_burst=5
+    )
+    async with run_server(settings) as server:
+        pid = await server.create_project("alice")
+        keeper = await YClient(server.ws_url(pid, "alice")).connect()
+        await keeper.wait_synced()  # live: the joins below are admitted in the handshake
+        live = server.services.rooms.get(pid)
+        assert live is not None
+        uv = server.server
+        for close_while_paused in (False, True):
+            conn = WebSocketConnection(
+                config=uv.config, server_state=uv.server_state, app_state=uv.lifespan.state
+            )
+            transport = RecordingTransport()
+            conn.connection_made(transport)
+            try:
+                conn.data_received(upgrade_request(server.ws_url(pid, "alice")))
+                assert conn.phase is Phase.JOINED
+                name = f"closed-{close_while_paused}"
+                conn.data_received(_updates(8, name))  # 3 over a burst of 5
+                assert _keys(live.room.doc, name) == 8  # every one handled, in one go
+                assert not transport.reading and conn.busy
+                if close_while_paused:
+                    conn.close_with(CloseCode.NORMAL, "bye")
+                    assert transport.reading  # to read the client's answer
+                else:
+                    # Back to a tenth of a second's allowance: (3 + 1) / 10 s later.
+                    await eventually(lambda t=transport: t.reading)
+                    assert not conn.busy and conn.limit.pauses == 1
+            finally:
+                conn.connection_lost(None)
+        await keeper.close()
