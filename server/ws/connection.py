@@ -18,6 +18,7 @@ import asyncio
 import contextvars
 import logging
 import time
+from collections import deque
 from collections.abc import Coroutine
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, cast
@@ -99,6 +100,7 @@ class WebSocketConnection(asyncio.Protocol):
     """
 
     __slots__ = (
+        "_backlog",
         "_clock",
         "_close_timer",
         "_context",
@@ -162,7 +164,9 @@ class WebSocketConnection(asyncio.Protocol):
             settings.conn_throttle_close_s,
             now,
         )
-        # Set while reading is paused for the rate limits: the timer that resumes it.
+        # Messages over the rate limits, waiting in order while the socket is not read (None:
+        # none wait), and the timer that handles the next batch of them.
+        self._backlog: deque[bytes] | None = None
         self._resume: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         # For the idle check: when a frame last arrived (and when a ping last went out).
@@ -257,7 +261,7 @@ class WebSocketConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        # The client's answer to the close frame must be read, throttled or not.
+        # What still waits is not handled; the client's answer to the close frame is read.
         self._stop_throttling(transport)
         self._uncork()
         try:
@@ -303,7 +307,9 @@ class WebSocketConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         leaving = self.phase < _CLOSING
-        self.phase = Phase.LOST
+        self.phase = Phase.LOST  # nothing is sent to it any more
+        if leaving:
+            self._catch_up()  # the client sent these before it went
         if self._upgrade is not None:
             self._upgrade.close()
             self._upgrade = None
@@ -334,14 +340,15 @@ class WebSocketConnection(asyncio.Protocol):
             if isinstance(event, Frame):
                 self._frame(event)
         if ws.parser_exc is not None:
+            self._catch_up()  # what came before the bad frame
             if self._enter(_CLOSING):
                 # websockets failed the connection (too big: 1009, protocol error: 1002)
                 # and queued the close frame.
                 self._leave()
                 code = ws.close_sent.code if ws.close_sent is not None else CloseCode.MALFORMED
                 self.services.metrics.closes.labels(str(code)).inc()
-        elif self._resume is None and self.limit.over and self.phase < _CLOSING:
-            self._throttle()
+        elif self._backlog is not None and self._resume is None and self.phase < _CLOSING:
+            self._throttle(started=True)
         self._flush()
 
     def shutdown(self) -> None:
@@ -352,6 +359,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self.phase is _UPGRADING:
             self._reject(503, "server restarting")
             return
+        self._catch_up()  # received before the server stopped: kept, as everything accepted
         self.close_with(CloseCode.SERVER_RESTARTING, "server restarting")
         # Do not wait for the client's answer: the socket closes once the close frame, and
         # everything queued before it, is written.
@@ -423,11 +431,16 @@ class WebSocketConnection(asyncio.Protocol):
                 message = bytes(frame.data)
             if self.phase >= _CLOSING:
                 return
-            # Counted even over the limit: it is handled all the same (see ``_throttle``).
-            self.limit.charge(len(message), now)
             if self.phase is _JOINED:
-                self._handle(message)
+                backlog = self._backlog
+                if backlog is not None:
+                    backlog.append(message)  # behind what already waits
+                elif self.limit.take(len(message), now):
+                    self._handle(message)
+                else:
+                    self._backlog = deque((message,))  # see ``_throttle``
                 return
+            self.limit.charge(len(message), now)
             early = self._early
             assert early is not None
             if len(early) < _EARLY_MESSAGES_MAX and (
@@ -440,12 +453,15 @@ class WebSocketConnection(asyncio.Protocol):
             self.close_with(CloseCode.MALFORMED, "text frames are not part of the protocol")
         elif opcode is Opcode.CLOSE:
             # websockets queued the echo (or this answers ours) and the end of the connection.
+            if self.phase < _CLOSING:
+                self._catch_up()  # sent before the close frame
             if self._enter(_CLOSING):
                 self._leave()
         else:  # ping (websockets queued the pong) or pong
             self.last_activity_s = self._clock()
 
-    def _handle(self, message: bytes) -> None:
+    def _handle(self, message: bytes) -> bool:
+        """Give ``message`` to the room; False if that closed the connection."""
         services = self.services
         live = self.live
         assert live is not None
@@ -458,39 +474,72 @@ class WebSocketConnection(asyncio.Protocol):
         except ProtocolError as exc:
             log.info("malformed message: %s", exc, extra={"project_id": live.doc_id})
             self.close_with(CloseCode.MALFORMED, str(exc)[:120])
-            return
+            return False
         except Exception:  # a bug: this connection goes, the room and the others stay
             log.exception("handling a message failed", extra={"project_id": live.doc_id})
             self.close_with(CloseCode.INTERNAL_ERROR, "internal error")
-            return
+            return False
         figures.handled(time.perf_counter() - started)
+        return True
 
     # -- rate limits -------------------------------------------------------------------------
 
-    def _throttle(self) -> None:
-        """Over its rate limits: everything it sent so far was handled; stop reading it until
-        the limits refilled, so that TCP pushes back on the client. One that stays over them
-        for ``conn_throttle_close_s`` is closed instead."""
-        transport = self.transport
-        assert transport is not None
-        pause_s = self.limit.pause_s(self._clock())
-        if pause_s is None:
+    def _throttle(self, *, started: bool) -> None:
+        """Messages wait: stop reading the socket (TCP pushes back on the client) and handle
+        them in batches as the limits refill. One that stays throttled for longer than
+        ``conn_throttle_close_s`` is closed instead."""
+        backlog, transport = self._backlog, self.transport
+        assert backlog is not None and transport is not None
+        now = self._clock()
+        limit = self.limit
+        if started:
+            limit.throttled(now)
+            transport.pause_reading()
+        if limit.overdue(now, len(backlog), sum(map(len, backlog))):
             self.close_with(CloseCode.RATE_LIMITED, "over the rate limit for too long; slow down")
             return
-        transport.pause_reading()
-        self._resume = self._loop.call_later(pause_s, self._resume_reading)
+        self._resume = self._loop.call_later(limit.wait_s(len(backlog[0]), now), self._drain)
 
-    def _resume_reading(self) -> None:
+    def _drain(self) -> None:
+        """Handle the waiting messages the limits allow now; read again once none wait."""
         self._resume = None
-        self.limit.resumed(self._clock())
-        if self.transport is not None:
-            self.transport.resume_reading()
+        backlog, transport = self._backlog, self.transport
+        if backlog is None or transport is None:
+            return
+        now = self._clock()
+        take = self.limit.take
+        while backlog and self.phase is _JOINED and take(len(backlog[0]), now):
+            self._handle(backlog.popleft())
+        if self.phase >= _CLOSING:
+            return
+        if backlog:
+            self._throttle(started=False)
+            return
+        self._backlog = None
+        self.limit.caught_up(now)
+        transport.resume_reading()
 
-    def _stop_throttling(self, transport: asyncio.Transport) -> None:
+    def _catch_up(self) -> None:
+        """The client ends (or the server stops): handle what waits, at once and in order."""
+        backlog, self._backlog = self._backlog, None
+        if backlog is None:
+            return
         if self._resume is not None:
             self._resume.cancel()
             self._resume = None
+        # Not read again: the connection ends.
+        for message in backlog:
+            if not self._handle(message):
+                break
+
+    def _stop_throttling(self, transport: asyncio.Transport) -> None:
+        """The server closes: what waits is dropped, and the socket is read again."""
+        if self._backlog is not None:
+            self._backlog = None
             transport.resume_reading()
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
 
     # -- server.ws.idle.Watched ----------------------------------------------------------------
 
@@ -507,9 +556,9 @@ class WebSocketConnection(asyncio.Protocol):
 
     @property
     def busy(self) -> bool:
-        """Something is still waiting to go out (a slow link is busy, not idle), or reading
-        is paused for the rate limits (its client has more to send)."""
-        if self._resume is not None:
+        """Something is still waiting to go out (a slow link is busy, not idle), or messages
+        over the rate limits wait to be handled (its socket is not read meanwhile)."""
+        if self._backlog is not None:
             return True
         return self.transport is not None and self.transport.get_write_buffer_size() > 0
 

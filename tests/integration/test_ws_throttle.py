@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 from pycrdt import Doc, Map
+from websockets.frames import Frame, Opcode
 
 from crdt.protocol import encode_sync_step1, encode_update
 from server.close_codes import CloseCode
@@ -60,7 +61,7 @@ async def test_a_client_at_five_times_its_limit_is_slowed_and_loses_nothing(
         conn = _connection_of(server, "fred")
 
         await _flood(flooder, 1500, per_s=500)
-        assert conn.limit.pauses > 0  # it was slowed...
+        assert conn.limit.stretches > 0  # it was slowed...
         assert flooder.close_code is None  # ...not closed
         # Others in the room are not held up behind it: an edit made now reaches the
         # observer before the flooder's backlog has.
@@ -138,7 +139,7 @@ async def test_a_paused_client_is_not_idle_and_its_early_messages_wait(
         await eventually(lambda: conn.busy)  # paused
         await eventually(lambda: _keys(live.room.doc) == 40, timeout=20)
         assert client.close_code is None
-        assert conn.limit.pauses > 0
+        assert conn.limit.stretches > 0
         assert await client.wait_closed() == CloseCode.IDLE_TIMEOUT
 
 
@@ -153,7 +154,7 @@ def _updates(count: int, name: str) -> bytes:
     return b"".join(frames)
 
 
-async def test_reading_pauses_after_the_chunk_is_handled_and_resumes_to_close(
+async def test_messages_over_the_limit_wait_in_order_while_the_socket_is_not_read(
     tmp_path: Path, database_url: str
 ) -> None:
     settings = make_settings(
@@ -166,7 +167,7 @@ async def test_reading_pauses_after_the_chunk_is_handled_and_resumes_to_close(
         live = server.services.rooms.get(pid)
         assert live is not None
         uv = server.server
-        for close_while_paused in (False, True):
+        for ending in ("drained", "server closes", "client closes", "client gone"):
             conn = WebSocketConnection(
                 config=uv.config, server_state=uv.server_state, app_state=uv.lifespan.state
             )
@@ -175,17 +176,25 @@ async def test_reading_pauses_after_the_chunk_is_handled_and_resumes_to_close(
             try:
                 conn.data_received(upgrade_request(server.ws_url(pid, "alice")))
                 assert conn.phase is Phase.JOINED
-                name = f"closed-{close_while_paused}"
-                conn.data_received(_updates(8, name))  # 3 over a burst of 5
-                assert _keys(live.room.doc, name) == 8  # every one handled, in one go
-                assert not transport.reading and conn.busy
-                if close_while_paused:
+                conn.data_received(_updates(8, ending))  # 3 over a burst of 5
+                assert _keys(live.room.doc, ending) == 5  # the burst's worth at once
+                assert not transport.reading and conn.busy  # the other 3 wait
+                if ending == "drained":
+                    # Handled as the limit refills (10/s), in order; then read again.
+                    await eventually(lambda t=transport: t.reading)
+                    assert _keys(live.room.doc, ending) == 8
+                    assert not conn.busy and conn.limit.stretches == 1
+                elif ending == "server closes":
                     conn.close_with(CloseCode.NORMAL, "bye")
                     assert transport.reading  # to read the client's answer
+                    assert not conn.busy and _keys(live.room.doc, ending) == 5  # dropped
+                elif ending == "client closes":
+                    # What it sent before its close frame is all handled.
+                    conn.data_received(Frame(Opcode.CLOSE, b"\x03\xe8").serialize(mask=True))
+                    assert _keys(live.room.doc, ending) == 8
                 else:
-                    # Back to a tenth of a second's allowance: (3 + 1) / 10 s later.
-                    await eventually(lambda t=transport: t.reading)
-                    assert not conn.busy and conn.limit.pauses == 1
+                    conn.connection_lost(None)
+                    assert _keys(live.room.doc, ending) == 8
             finally:
                 conn.connection_lost(None)
         await keeper.close()
