@@ -138,9 +138,11 @@ class InboundLimit:
         messages, volume = self.messages, self.volume
         if messages.rate_per_s <= 0 or volume.rate_per_s <= 0:
             return True  # it would never end
+        # Tokens in hand shorten it; a debt (from before admission) lengthens it.
         left_s = max(
-            (waiting_messages - max(0.0, messages.tokens)) / messages.rate_per_s,
-            (waiting_bytes - max(0.0, volume.tokens)) / volume.rate_per_s,
+            (waiting_messages - messages.tokens) / messages.rate_per_s,
+            (waiting_bytes - volume.tokens) / volume.rate_per_s,
+            0.0,
         )
         return now_s + left_s - self.throttled_since_s > self.close_after_s
 

@@ -1,6 +1,6 @@
-"""A client over its rate limits is slowed, not cut off: the server stops reading its socket
-until the limits refill, handles everything it sent, in order, and closes (4529) only one that
-stays over them for ``conn_throttle_close_s``. Small limits keep these quick."""
+"""A client over its rate limits is slowed, not cut off: what it sends beyond them waits, in
+order, and is handled as the limits refill while its socket is not read; only one that stays
+over them for ``conn_throttle_close_s`` is closed (4529). Small limits keep these quick."""
 
 from __future__ import annotations
 

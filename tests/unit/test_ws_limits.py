@@ -87,3 +87,5 @@ def test_only_a_client_throttled_without_a_break_for_the_interval_is_closed() ->
     limit.caught_up(3.1)
     limit.throttled(5.0)  # after a quiet stretch: afresh
     assert limit.stretches == 2 and not limit.overdue(5.0, 20, 20)
+    limit.messages.tokens = -20  # owed from before admission: counted in
+    assert limit.overdue(5.0, 20, 20)
