@@ -62,7 +62,9 @@ def _drive(
 
 def _ours(server: RunningServer) -> tuple[asyncio.Protocol, RecordingTransport]:
     uv = server.server
-    conn = WebSocketConnection(config=uv.config, server_state=uv.server_state, app_state={})
+    conn = WebSocketConnection(
+        config=uv.config, server_state=uv.server_state, app_state=uv.lifespan.state
+    )
     transport = RecordingTransport()
     conn.connection_made(transport)
     return conn, transport

@@ -43,13 +43,14 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
         async with AsyncExitStack() as stack:
-            app.state.services = await build_services(settings, stack)
+            app.state.services = services = await build_services(settings, stack)
             if freeze_heap:
                 _freeze_heap()
             log.info("ready", extra={"host": settings.host, "port": settings.port})
-            yield
+            # The lifespan state: uvicorn hands it to the websocket protocol (``server.ws``).
+            yield {"services": services}
             log.info("shutting down: flushing rooms")
 
     app = FastAPI(

@@ -2,13 +2,14 @@
 
 HS256 tokens are checked against the project's shared secret; RS256/ES256 tokens against the
 keys published at ``jwt_jwks_url`` (Supabase's asymmetric signing keys). ``sub`` is the user id;
-``exp`` is required. Tokens are never logged.
+``exp`` is required. Tokens are never logged; one longer than ``token_bytes_max`` is refused
+before anything of it is decoded. Expiry is wall-clock time (``clock``, injectable for tests).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 import anyio
@@ -20,6 +21,8 @@ __all__ = ["AuthError", "Identity", "TokenVerifier", "mint_token"]
 
 _ASYMMETRIC = ("RS256", "ES256", "EdDSA")
 _VERIFIED_CACHE_MAX = 4096
+# Supabase's access tokens are about 1 KiB; this leaves room for many more claims.
+TOKEN_BYTES_MAX = 8 * 1024
 
 
 class AuthError(Exception):
@@ -45,6 +48,8 @@ class TokenVerifier:
         jwks_url: str | None = None,
         leeway_s: int = 30,
         revoked: Container[str] = frozenset(),
+        token_bytes_max: int = TOKEN_BYTES_MAX,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = secret
         self._audience = audience
@@ -53,6 +58,9 @@ class TokenVerifier:
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=5) if jwks_url else None
         self._hs256 = HS256Check(secret.encode(), audience, issuer, leeway_s)
         self._verified: dict[str, tuple[Identity, float]] = {}
+        self._token_bytes_max = token_bytes_max
+        # Seconds since the epoch, as ``exp`` counts them.
+        self._clock = clock
         # Users whose tokens are refused before they expire (deleted accounts).
         self.revoked = revoked
 
@@ -69,13 +77,20 @@ class TokenVerifier:
         to be fetched first (JWKS), which ``verify`` does. Raises ``AuthError`` like it."""
         if not token:
             raise AuthError("token_missing", "an access token is required")
+        if len(token) > self._token_bytes_max or (
+            not token.isascii() and len(token.encode()) > self._token_bytes_max
+        ):
+            raise AuthError(
+                "token_too_long", f"access tokens are at most {self._token_bytes_max} bytes"
+            )
+        now = self._clock()
         cached = self._verified.get(token)
         if cached is not None:
             identity, exp = cached
-            if time.time() < exp + self._leeway_s:
+            if now < exp + self._leeway_s:
                 return self._not_revoked(identity)
             del self._verified[token]
-        quick = self._hs256.accepted(token, time.time())
+        quick = self._hs256.accepted(token, now)
         if quick is not None:
             sub, exp = quick
             return self._remember(token, Identity(user_id=sub), float(exp))
@@ -135,7 +150,11 @@ class TokenVerifier:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise AuthError("token_invalid", "the access token has no subject")
-        return Identity(user_id=sub), float(claims["exp"])
+        # PyJWT checked the times against its own clock; this holds them to ours as well.
+        exp = float(claims["exp"])
+        if exp <= self._clock() - self._leeway_s:
+            raise AuthError("token_expired", "the access token has expired")
+        return Identity(user_id=sub), exp
 
     async def _signing_key(self, token: str) -> object:
         assert self._jwks is not None

@@ -6,10 +6,10 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from crdt.live.settings import RoomSettings
 
@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     # Tolerated clock difference when checking a token's ``exp``/``nbf``/``iat``.
     jwt_leeway_s: int = Field(default=30, ge=0, le=300)
+    # Longer tokens are refused before any decoding (Supabase's are about 1 KiB).
+    jwt_bytes_max: int = Field(default=8 * 1024, ge=256)
     # How often job and credit figures are read from the database for /metrics.
     metrics_sample_interval_s: float = Field(default=15.0, gt=0)
     # How often every instance reloads revoked users (and closes their connections).
@@ -80,11 +82,16 @@ class Settings(BaseSettings):
     # Open websocket connections per user on one instance (4529 beyond).
     user_connections_max: int = Field(default=64, gt=0)
     backlog: int = 2048
-    # Per-connection inbound limits (close 4529 when exceeded); bursts absorb reconnect syncs.
+    # Per-connection inbound limits; bursts absorb reconnect syncs. A client over them is slowed
+    # (its socket is not read until they refill); one over them this long is closed (4529).
     conn_messages_per_s: float = 500
     conn_messages_burst: float = 2000
     conn_bytes_per_s: float = 4 * 1024 * 1024
     conn_bytes_burst: float = 64 * 1024 * 1024
+    conn_throttle_close_s: float = Field(default=10.0, gt=0)
+    # Browser origins (``scheme://host[:port]``, comma-separated) that may open a websocket;
+    # unset: any. Requests without an Origin, and pages of this server itself, always may.
+    ws_origins: Annotated[frozenset[str], NoDecode] = frozenset()
 
     # Rooms.
     group_commit_ms: int = Field(default=20, ge=0, le=1000)
@@ -219,6 +226,14 @@ class Settings(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         # Resolved once, so that processes started elsewhere (uvicorn workers) agree.
         return value.expanduser().absolute()
+
+    @field_validator("ws_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple | set | frozenset):
+            return value
+        return frozenset(o.strip().lower().rstrip("/") for o in items if o.strip())
 
     def room_settings(self) -> RoomSettings:
         return RoomSettings(

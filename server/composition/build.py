@@ -23,7 +23,7 @@ from server.composition.render import build_render_service
 from server.composition.services import Services
 from server.metrics import Metrics, sample_database
 from server.settings import Settings
-from server.ws.connection import IdleConnections
+from server.ws.idle import IdleConnections
 
 __all__ = ["build_services"]
 
@@ -37,6 +37,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         issuer=settings.jwt_issuer,
         jwks_url=settings.jwt_jwks_url,
         leeway_s=settings.jwt_leeway_s,
+        token_bytes_max=settings.jwt_bytes_max,
     )
     metrics = Metrics()
     collab = await build_collaboration(settings, stack, metrics=metrics, serve_joins=True)

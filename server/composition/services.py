@@ -16,7 +16,7 @@ from server.auth import TokenVerifier
 from server.composition.ai import AiServices
 from server.metrics import Metrics
 from server.settings import Settings
-from server.ws.connection import IdleConnections
+from server.ws.idle import IdleConnections
 
 
 @dataclass

@@ -9,10 +9,15 @@ websockets' own request reader is pure Python and was a quarter of the server's 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote
+
 import httptools
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
+
+from server.ws.frames import PATH_PREFIX, origin_allowed
 
 
 class UpgradeRequestReader:
@@ -89,3 +94,35 @@ def accept(ws: ServerProtocol, request: Request) -> bytes | Response:
         head.append(b"Sec-WebSocket-Protocol: " + subprotocol.encode())
     head.append(b"\r\n")
     return b"\r\n".join(head)
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """A valid upgrade of ``/ws/{project}``: the 101 that accepts it, and what it asks for."""
+
+    response: bytes
+    project: str
+    params: dict[str, list[str]]
+
+
+def read_join(ws: ServerProtocol, request: Request, origins: frozenset[str]) -> Join | Response:
+    """The join an upgrade request asks for, or its HTTP refusal: 404 on another path, 403 for
+    an ``Origin`` that is not allowed (see ``origin_allowed``), websockets' 400/426 for an
+    invalid upgrade."""
+    path, _, query = request.path.partition("?")
+    project = unquote(path[len(PATH_PREFIX) :]) if path.startswith(PATH_PREFIX) else ""
+    if not project or "/" in project:
+        return ws.reject(404, "no websocket endpoint here; use /ws/{project_id}")
+    headers = request.headers
+    if origins and not origin_allowed(headers.get_all("Origin"), _one(headers, "Host"), origins):
+        return ws.reject(403, "this origin may not open a websocket here")
+    response = accept(ws, request)
+    if isinstance(response, Response):
+        return response
+    return Join(response, project, parse_qs(query))
+
+
+def _one(headers: Headers, name: str) -> str:
+    """The value of a header sent once; empty if it is missing or repeated."""
+    values = headers.get_all(name)
+    return values[0] if len(values) == 1 else ""

@@ -6,6 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
+import websockets
 from pycrdt import Map
 
 from server.close_codes import CloseCode
@@ -44,18 +45,37 @@ async def test_large_document_over_a_slow_link_survives_pings(
             await proxy.stop()
 
 
+class ManualClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_silent_client_is_closed_as_idle(tmp_path: Path, database_url: str) -> None:
-    settings = make_settings(tmp_path, database_url=database_url, idle_timeout_s=0.3)
+    # No pings: a pong is a frame too, and the silent client's websockets library answers them.
+    settings = make_settings(tmp_path, database_url=database_url, ws_ping_interval_s=0)
     async with run_server(settings) as server:
+        idle = server.services.idle
+        assert idle.idle_timeout_s == 60
+        # Connections made from now on stamp their activity with this clock; the sweep reads it.
+        clock = idle.clock = ManualClock(idle.clock())
         pid = await server.create_project("alice")
+        await server.add_member("alice", pid, "bob", "editor")
         talker = await YClient(server.ws_url(pid, "alice")).connect()
-        silent = await YClient(server.ws_url(pid, "alice")).connect(handshake=False)
-        # The talker keeps renewing its presence, as y-websocket clients do every 15 s.
-        for clock in range(1, 12):
-            await talker.set_awareness(1, clock, "{}")
-            await asyncio.sleep(0.1)
-            if silent.closed.is_set():
-                break
-        assert await silent.wait_closed() == CloseCode.IDLE_TIMEOUT
+        # Sends nothing at all, not even the answer to the server's sync step 1.
+        silent = await websockets.connect(server.ws_url(pid, "bob"), open_timeout=10)
+        await talker.wait_synced()
+        await eventually(lambda: len(idle.connections) == 2)  # both admitted
+        [talking] = [c for c in idle.connections if c.user_id == "alice"]
+        clock.now += 40
+        # The talker renews its presence, as y-websocket clients do every 15 s.
+        await talker.set_awareness(1, 1, "{}")
+        await eventually(lambda: talking.last_activity_s == clock.now)
+        clock.now += 30  # the silent one: 70 s without a frame; the talker: 30 s
+        idle.sweep()
+        await asyncio.wait_for(silent.wait_closed(), 10)
+        assert silent.close_code == CloseCode.IDLE_TIMEOUT
         assert talker.close_code is None
         await talker.close()

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from server.ws.connection import JoinRouter, WebSocketConnection
+from server.ws import JoinRouter, WebSocketConnection
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
 from tests.support.transport import RecordingTransport
+from tests.support.yclient import eventually
 
 _KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
@@ -83,7 +84,10 @@ async def test_a_connection_that_sent_nothing_is_closed_on_shutdown(
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(b"GET")  # not enough to route it yet
         await writer.drain()
-        await asyncio.sleep(0.05)
+        connections = server.server.server_state.connections
+        await eventually(
+            lambda: any(getattr(c, "_head", b"") == b"GET" for c in connections)  # read
+        )
     # run_server waited for the graceful shutdown, which closed the connection.
     assert await asyncio.wait_for(reader.read(), 10) == b""
     writer.close()
@@ -100,7 +104,7 @@ class _Transport(RecordingTransport):
 
 def _routed(server: RunningServer, chunks: list[bytes]) -> asyncio.BaseProtocol | None:
     uv = server.server
-    router = JoinRouter(config=uv.config, server_state=uv.server_state, app_state={})
+    router = JoinRouter(config=uv.config, server_state=uv.server_state, app_state=uv.lifespan.state)
     transport = _Transport()
     router.connection_made(transport)
     for chunk in chunks:

@@ -137,7 +137,9 @@ async def test_what_a_client_sends_before_admission_is_capped(
 
 def _connection(server: RunningServer) -> tuple[WebSocketConnection, RecordingTransport]:
     uv = server.server
-    conn = WebSocketConnection(config=uv.config, server_state=uv.server_state, app_state={})
+    conn = WebSocketConnection(
+        config=uv.config, server_state=uv.server_state, app_state=uv.lifespan.state
+    )
     transport = RecordingTransport()
     conn.connection_made(transport)
     return conn, transport

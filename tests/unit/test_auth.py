@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -130,15 +129,58 @@ async def test_asymmetric_token_without_jwks_is_refused(
         await TokenVerifier(SECRET, audience="authenticated").verify(token)
 
 
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_cached_verification_still_honours_expiry() -> None:
-    verifier = TokenVerifier(SECRET, audience="authenticated", leeway_s=0)
-    token = mint_token(SECRET, "alice", ttl_s=1)
+    clock = ManualClock()
+    verifier = TokenVerifier(SECRET, audience="authenticated", leeway_s=0, clock=clock)
+    token = mint_token(SECRET, "alice", ttl_s=60)
     assert (await verifier.verify(token)).user_id == "alice"
+    clock.now += 59
     assert (await verifier.verify(token)).user_id == "alice"  # from the cache
-    await asyncio.sleep(1.5)  # the token's own lifetime; there is no other clock to move
+    clock.now += 2  # past its expiry: neither the cache nor a fresh check accepts it
     with pytest.raises(AuthError) as err:
         await verifier.verify(token)
     assert err.value.code == "token_expired"
+    with pytest.raises(AuthError) as err:
+        await verifier.verify(token)
+    assert err.value.code == "token_expired"
+
+
+async def test_expiry_is_checked_against_the_verifiers_clock_for_every_token() -> None:
+    clock = ManualClock()
+    verifier = TokenVerifier(SECRET, audience="authenticated", leeway_s=30, clock=clock)
+    # A header the quick check does not take: PyJWT decodes that one (with its own clock).
+    token = jwt.encode(_claims(exp=int(clock.now) + 60), SECRET, algorithm="HS256")
+    odd = jwt.encode(
+        _claims(exp=int(clock.now) + 60), SECRET, algorithm="HS256", headers={"x": "1"}
+    )
+    clock.now += 60 + 31  # beyond the leeway
+    for expired in (token, odd):
+        with pytest.raises(AuthError) as err:
+            await verifier.verify(expired)
+        assert err.value.code == "token_expired"
+
+
+async def test_overlong_tokens_are_refused_before_decoding() -> None:
+    verifier = TokenVerifier(SECRET, audience="authenticated", token_bytes_max=1024)
+    padded = mint_token(SECRET, "alice") + "A" * 2000  # would not decode anyway
+    for token in (padded, "é" * 600):  # 1200 bytes in 600 characters
+        with pytest.raises(AuthError) as err:
+            verifier.verify_now(token)
+        assert err.value.code == "token_too_long"
+    # A valid token over the cap is refused too; under it, accepted.
+    big = jwt.encode(_claims(pad="x" * 1200), SECRET, algorithm="HS256")
+    with pytest.raises(AuthError) as err:
+        await verifier.verify(big)
+    assert err.value.code == "token_too_long"
+    assert (await TokenVerifier(SECRET, audience="authenticated").verify(big)).user_id == "alice"
 
 
 async def test_verify_now_checks_without_waiting_unless_a_key_must_be_fetched(
