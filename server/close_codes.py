@@ -13,7 +13,6 @@ from enum import IntEnum
 class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
-    MESSAGE_TOO_BIG = 1009
     # A bug in the server while handling this connection's message; the room is unaffected.
     INTERNAL_ERROR = 1011
     SERVER_RESTARTING = 1012
@@ -24,6 +23,9 @@ class CloseCode(IntEnum):
     NOT_AUTHENTICATED = 4401
     NOT_A_MEMBER = 4403
     NO_SUCH_PROJECT = 4404
+    # A message over FLOWAI_MESSAGE_BYTES_MAX. Not the standard 1009: the official client
+    # retries that without end, sending the same message again.
+    MESSAGE_TOO_BIG = 4413
     # Nothing received for FLOWAI_IDLE_TIMEOUT_S while nothing was being sent.
     IDLE_TIMEOUT = 4508
     RATE_LIMITED = 4529

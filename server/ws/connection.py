@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from websockets.exceptions import InvalidState
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.frames import CloseCode as WsCloseCode
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
@@ -94,6 +95,18 @@ def services_of(app_state: dict[str, Any]) -> Services:
     return services
 
 
+
+class _ServerProtocol(ServerProtocol):
+    """websockets' sans-I/O server protocol, closing an oversized message with 4413.
+
+    websockets fails such a connection with 1009, after which the official client reconnects
+    and sends the same message again, without end (it stops only after 4400-4499)."""
+
+    def fail(self, code: int, reason: str = "") -> None:
+        if code == WsCloseCode.MESSAGE_TOO_BIG:
+            code = CloseCode.MESSAGE_TOO_BIG
+        super().fail(code, reason)
+
 class WebSocketConnection(asyncio.Protocol):
     """One websocket client: a ``crdt.ports.Peer`` straight on an asyncio transport.
 
@@ -140,8 +153,8 @@ class WebSocketConnection(asyncio.Protocol):
         self.phase = Phase.UPGRADING
         self._upgrade: UpgradeRequestReader | None = UpgradeRequestReader()
         # Starts open: the request is read by ``_upgrade``; websockets checks it, answers it
-        # and then parses frames, enforcing the message size limit (1009), fragments included.
-        self._ws = ServerProtocol(
+        # and then parses frames, enforcing the message size limit (4413), fragments included.
+        self._ws = _ServerProtocol(
             state=State.OPEN,
             extensions=_EXTENSIONS if settings.ws_per_message_deflate else None,
             max_size=settings.message_bytes_max,
@@ -343,7 +356,7 @@ class WebSocketConnection(asyncio.Protocol):
         if ws.parser_exc is not None:
             self._catch_up()  # what came before the bad frame
             if self._enter(_CLOSING):
-                # websockets failed the connection (too big: 1009, protocol error: 1002)
+                # websockets failed the connection (too big: 4413, protocol error: 1002)
                 # and queued the close frame.
                 self._leave()
                 code = ws.close_sent.code if ws.close_sent is not None else CloseCode.MALFORMED

@@ -71,6 +71,7 @@ async def test_idle_and_rate_limited_closes_back_off_and_resume(
         database_url=database_url,
         idle_timeout_s=1.0,
         conn_messages_per_s=10,
+        conn_throttle_close_s=0.5,
         conn_messages_burst=30,
         ws_ping_interval_s=0,
     )

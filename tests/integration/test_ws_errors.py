@@ -100,7 +100,7 @@ async def test_text_frame_closes_4400(server: RunningServer) -> None:
     assert await _close_code(server.ws_url(pid, "alice"), "hello") == CloseCode.MALFORMED
 
 
-async def test_message_too_big_closes_1009(tmp_path: Path, database_url: str) -> None:
+async def test_message_too_big_closes_4413(tmp_path: Path, database_url: str) -> None:
     settings = make_settings(tmp_path, database_url=database_url, message_bytes_max=4096)
     async with run_server(settings) as server:
         pid = await server.create_project("alice")

@@ -8,7 +8,7 @@
 //   quiet      does nothing (the server's idle timeout closes it: 4508)
 //   flood      sends presence far faster than the rate limit after syncing (4529)
 //   malformed  sends a truncated sync update after syncing (4400)
-//   too-big    makes an edit larger than the server's message limit (1009)
+//   too-big    makes an edit larger than the server's message limit (4413)
 //   refused    nothing: the server refuses the join itself (4401, 4403, 4404)
 //   saved      asks for ?saved=1 without a handler for message type 100, makes an edit and
 //              waits for the ack (y-websocket logs "Unable to compute message")

@@ -6,7 +6,7 @@ import { mintToken, projectId, recordingSocket, sleep, waitFor, writeResult, wsU
 
 // The server runs with a small message_bytes_max (64 KiB).
 
-test('1009 (message too big) stops for good with status denied', async () => {
+test('4413 (message too big) stops for good with status denied', async () => {
   const { Socket, urls } = recordingSocket()
   const conn = connect({
     url: wsUrl(), projectId: projectId(), getToken: () => mintToken('alice'), WebSocketPolyfill: Socket,
@@ -15,10 +15,10 @@ test('1009 (message too big) stops for good with status denied', async () => {
   try {
     await conn.whenSynced()
     setTitle(conn.doc, 'x'.repeat(200 * 1024))
-    await waitFor('the 1009 close', () => conn.status === 'denied')
-    assert.equal(conn.lastClose?.code, 1009)
+    await waitFor('the 4413 close', () => conn.status === 'denied')
+    assert.equal(conn.lastClose?.code, 4413)
     await sleep(1500)
-    assert.equal(urls.length, 1, 'no retry after 1009')
+    assert.equal(urls.length, 1, 'no retry after 4413')
     writeResult({ attempts: urls.length })
   } finally {
     conn.destroy()
