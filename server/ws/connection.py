@@ -10,6 +10,11 @@ the upgrade is read and answered by ``server.ws.handshake``, websockets' sans-I/
 ``ServerProtocol`` parses the frames, each message is handled synchronously in
 ``data_received``, and frames go out with ``transport.write``, whose buffer is the bounded send
 queue. Admission is ``server.ws.admission``; the services come from the lifespan state.
+
+Why this module is over 500 lines: it is one asyncio ``Protocol`` whose methods are the
+connection's life (handshake, admitted, joined, throttled, closing, lost) and the per-frame hot
+path. Splitting that class across modules would add a call or an attribute hop per frame, and
+what could leave without one already did (``admission``, ``frames``, ``idle``, ``limits``).
 """
 
 from __future__ import annotations
