@@ -35,7 +35,7 @@ class Peer(Protocol):
         ...
 
     def close(self, reason: Disconnect) -> None:
-        """Ask the connection to close; it leaves the room through ``Rooms.leave``."""
+        """Ask the connection to close; it leaves the room through ``LiveRoom.leave``."""
         ...
 
 

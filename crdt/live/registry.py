@@ -288,15 +288,3 @@ class Rooms:
             *(live.close(flush_timeout_s=flush_timeout_s) for live in rooms if not live.closing)
         )
         self._rooms.clear()
-
-    # Kept for the websocket transport's calls; the room does the work.
-    def join_live(
-        self, live: LiveRoom, peer: Peer, *, can_edit: bool, wants_saved: bool = False
-    ) -> None:
-        live.join(peer, can_edit=can_edit, wants_saved=wants_saved)
-
-    def receive(self, live: LiveRoom, peer: Peer, frame: bytes) -> None:
-        live.receive(peer, frame)
-
-    def leave(self, live: LiveRoom, peer: Peer) -> None:
-        live.leave(peer)

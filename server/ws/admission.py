@@ -110,7 +110,7 @@ def _join_live(conn: Joiner, live: LiveRoom, can_edit: bool, saved: bool) -> Non
     log_context.project_id.set(live.doc_id)
     services = conn.services
     services.idle.add(conn)
-    services.rooms.join_live(live, conn, can_edit=can_edit, wants_saved=saved)
+    live.join(conn, can_edit=can_edit, wants_saved=saved)
     conn.joined(live)
 
 
@@ -163,7 +163,7 @@ async def _open(conn: Joiner, token: str | None, project: str, saved: bool) -> N
         conn.close_with(CloseCode.TRY_AGAIN_LATER, "temporarily unavailable")
         return
     if conn.closing:  # the client left, or was closed, while the room loaded
-        services.rooms.leave(live, conn)
+        live.leave(conn)
         return
     conn.joined(live)
 

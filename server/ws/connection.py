@@ -296,7 +296,7 @@ class WebSocketConnection(asyncio.Protocol):
         services = self.services
         services.idle.discard(self)
         if self.live is not None:
-            services.rooms.leave(self.live, self)
+            self.live.leave(self)
 
     def _flush(self) -> None:
         """Write what websockets queued (handshake, control frames); an empty chunk means
@@ -489,7 +489,7 @@ class WebSocketConnection(asyncio.Protocol):
         figures.bytes_in += len(message)
         started = time.perf_counter()
         try:
-            services.rooms.receive(live, self, message)
+            live.receive(self, message)
         except ProtocolError as exc:
             log.info("malformed message: %s", exc, extra={"project_id": live.doc_id})
             self.close_with(CloseCode.MALFORMED, str(exc)[:120])

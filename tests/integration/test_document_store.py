@@ -485,7 +485,7 @@ async def test_room_compacts_while_collaborators_edit(db: Database) -> None:
 
     def send(editor: _Editor, change: Callable[[Doc[Any]], object]) -> None:
         assert live is not None
-        rooms.receive(live, editor, encode_update(_edit(editor.doc, change)))
+        live.receive(editor, encode_update(_edit(editor.doc, change)))
 
     def setup(doc: Doc[Any]) -> None:
         with doc.transaction():
@@ -521,7 +521,7 @@ async def test_room_compacts_while_collaborators_edit(db: Database) -> None:
     assert state["merged_count"] + rows == sent  # Every accepted update stored exactly once.
 
     for editor in editors:
-        rooms.leave(live, editor)
+        live.leave(editor)
     await asyncio.wait_for(rooms.close(), 10)  # Unloading compacts what is left.
     assert await _log(db, project_id) == []
     state = await _state_row(db, project_id)

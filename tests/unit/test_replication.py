@@ -61,8 +61,8 @@ async def test_clients_on_different_instances_converge_with_one_record_each() ->
     la = await a.join("d", pa, can_edit=True)
     lb = await b.join("d", pb, can_edit=True)
     for i in range(20):
-        a.receive(la, pa, encode_update(_edit(f"a{i}")))
-        b.receive(lb, pb, encode_update(_edit(f"b{i}")))
+        la.receive(pa, encode_update(_edit(f"a{i}")))
+        lb.receive(pb, encode_update(_edit(f"b{i}")))
     expected = {f"a{i}" for i in range(20)} | {f"b{i}" for i in range(20)}
     await eventually(lambda: _keys(la.room.doc) == expected == _keys(lb.room.doc))
     await eventually(lambda: _keys(pa.doc) >= {f"b{i}" for i in range(20)})
@@ -86,7 +86,7 @@ async def test_updates_of_a_dead_instance_are_stored_by_the_survivor() -> None:
     assert la.replicator is not None
     # Instance a accepts an update and dies before storing it (its writer never runs).
     la._commits._writer.cancel()  # type: ignore[union-attr]
-    a.receive(la, pa, encode_update(_edit("orphan")))
+    la.receive(pa, encode_update(_edit("orphan")))
     await eventually(lambda: "orphan" in _keys(lb.room.doc))
     hub.gone("i0")
     await eventually(lambda: any(b"orphan" in u for u in store.updates.get("d", [])))
@@ -98,12 +98,12 @@ async def test_a_gap_reloads_from_the_store() -> None:
     pa, pb = FakePeer(), FakePeer()
     la = await a.join("d", pa, can_edit=True)
     lb = await b.join("d", pb, can_edit=True)
-    a.receive(la, pa, encode_update(_edit("first")))
+    la.receive(pa, encode_update(_edit("first")))
     await eventually(lambda: _keys(lb.room.doc) == {"first"})
     hub.drop_next = 1  # the second update is lost on the way to b
-    a.receive(la, pa, encode_update(_edit("lost")))
+    la.receive(pa, encode_update(_edit("lost")))
     await la.flush()
-    a.receive(la, pa, encode_update(_edit("next")))
+    la.receive(pa, encode_update(_edit("next")))
     # b notices the missing number and catches up from the store; its client gets it too.
     await eventually(lambda: _keys(lb.room.doc) == {"first", "lost", "next"})
     await eventually(lambda: _keys(pb.doc) >= {"lost"})
@@ -117,7 +117,7 @@ async def test_presence_crosses_instances_and_goes_with_its_instance() -> None:
     lb: LiveRoom = await b.join("d", pb, can_edit=True)
     from crdt.protocol import AwarenessEntry, encode_awareness_message
 
-    a.receive(la, pa, encode_awareness_message([AwarenessEntry(77, 1, '{"n":1}')]))
+    la.receive(pa, encode_awareness_message([AwarenessEntry(77, 1, '{"n":1}')]))
     await eventually(lambda: 77 in lb.room._awareness)
     hub.gone("i0")
     await eventually(lambda: 77 not in lb.room._awareness)
@@ -142,6 +142,6 @@ async def test_shutdown_does_not_wait_forever_for_an_unreachable_store() -> None
     rooms = Rooms(UnreachableStore(), SETTINGS)
     peer = FakePeer()
     live = await rooms.join("d", peer, can_edit=True)
-    rooms.receive(live, peer, encode_update(_edit("k")))
+    live.receive(peer, encode_update(_edit("k")))
     await asyncio.wait_for(rooms.close(flush_timeout_s=0.2), 5)
     assert peer.closed is Disconnect.SHUTDOWN
