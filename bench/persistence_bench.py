@@ -12,15 +12,20 @@ Every part runs on a fresh PostgreSQL database on the server the tests use
    ``store.load`` plus applying every part into a fresh ``Doc``, before and after
    ``store.compact``; also the compaction time and the stored bytes before and after.
 2. Append. ``flowai serve`` as a subprocess on a fresh database per scenario. ``--clients``
-   (50) clients spread over ``--rooms`` (10) projects connect with ``?saved=1``; each moves
-   its own clip on a fixed schedule for ``--duration`` seconds: 4, 40 and 100 updates/s per
-   client (200, 2,000 and 5,000 in total; the default limit is 500 messages/s per
-   connection) with ``FLOWAI_GROUP_COMMIT_MS`` 20 (the default), and 40 and 100 with 50.
-   Persisted is what the database holds (rows in ``doc_updates`` plus ``merged_count`` in
-   ``doc_states``), counted when sending starts and when it stops, so persisted/s is what
-   committed within the window. Save latency is, per update, the time from sending it to the
-   first ``saved`` message whose state vector covers it. The writers do not apply what they
-   receive, so the clients' process stays cheap.
+   (50) writers spread over ``--rooms`` (10) projects connect with ``?saved=1``; each makes
+   one small edit after another on a fixed schedule for ``--duration`` seconds: 4, 40, 100,
+   200 and 400 updates/s per writer (200 to 20,000 in total; the default limit is 500
+   messages/s per connection) with ``FLOWAI_GROUP_COMMIT_MS`` 20 (the default), and 40 and
+   100 with 50. The writers are Node processes (``bench/node/writers.mjs``, ``--generators``
+   of them, 1 by default), which time every update themselves; ``--generator python`` runs
+   them in this process instead, whose own event loop then becomes the slowest part of the
+   measurement above about 2,000 updates/s. Persisted is what the database holds (rows in
+   ``doc_updates`` plus ``merged_count`` in ``doc_states``), counted when sending starts and
+   when it stops, so persisted/s is what committed within the window; the report names the
+   first rate where it stops following sent/s. Save latency is, per update, the time from
+   sending it to the first ``saved`` message whose state vector covers it. The writers do
+   not apply what they receive, so they stay cheap; the Node writers' own event loop delay
+   is reported beside, to show they kept up.
 3. Knee. ``bench.sync_bench``'s knee (10 clients in one room, the highest per-client rate
    with p99 propagation < 100 ms and >= 99 % delivered) on a server with default settings,
    and again with compaction kept out of the run (``FLOWAI_COMPACT_UPDATES_MAX`` and
@@ -60,6 +65,7 @@ import asyncpg
 import websockets
 from pycrdt import Doc, TransactionEvent
 
+from bench import node_gen
 from bench.client import YWebSocketClient, create_project
 from bench.loadgen import RateResult, percentile, run_rate
 from bench.sync_bench import KNEE_CLIENTS, KNEE_DELIVERED, KNEE_P99_MS, KNEE_RATES
@@ -99,7 +105,17 @@ LOAD_TARGET_S = 0.5
 SAVED_P99_TARGET_MS = 50.0
 HEADROOM_TARGET = 1 / 0.8  # Persistence may take at most 20 % of the knee.
 # (group commit ms, updates/s per client); the number of clients is --clients.
-APPEND_SCENARIOS = ((20, 4.0), (20, 40.0), (20, 100.0), (50, 40.0), (50, 100.0))
+APPEND_SCENARIOS = (
+    (20, 4.0),
+    (20, 40.0),
+    (20, 100.0),
+    (20, 200.0),
+    (20, 400.0),
+    (50, 40.0),
+    (50, 100.0),
+)
+# Persisting "follows" sending while it commits at least this share of the rate in the window.
+FOLLOWS = 0.95
 # Compaction thresholds no run reaches: the room compacts only when it unloads.
 NO_COMPACTION = {
     "FLOWAI_COMPACT_UPDATES_MAX": str(10**12),
@@ -132,8 +148,9 @@ def _machine_busy_s() -> float:
 
 @dataclass
 class CpuUse:
-    """CPU used over a window, in % of one core: the server, the clients (this process) and
-    everything else on the machine apart from the bench database's PostgreSQL backends."""
+    """CPU used over a window, in % of one core: the server, the clients (the Node writers, or
+    this process for the Python ones) and everything else on the machine apart from the bench
+    database's PostgreSQL backends."""
 
     server_pct: float = math.nan
     clients_pct: float = math.nan
@@ -141,17 +158,29 @@ class CpuUse:
 
 
 class CpuMeter:
-    def __init__(self, server_pid: int, backend_pids: Sequence[int]) -> None:
+    def __init__(
+        self,
+        server_pid: int,
+        backend_pids: Sequence[int],
+        client_pids: Sequence[int] = (),
+    ) -> None:
         self._pids = [server_pid, *backend_pids]
         self._server_pid = server_pid
+        # The clients: these processes (the Node writers), else this one.
+        self._client_pids = list(client_pids)
         self._start = self._read()
+
+    def _clients_s(self) -> float:
+        if not self._client_pids:
+            return time.process_time()
+        return sum(_cpu_s(pid) for pid in self._client_pids)
 
     def _read(self) -> tuple[float, float, float, float, float]:
         ours = 0.0
         for pid in self._pids:
             with contextlib.suppress(OSError):  # A backend that exited, or a remote database.
                 ours += _cpu_s(pid)
-        return (clock(), _cpu_s(self._server_pid), time.process_time(), ours, _machine_busy_s())
+        return (clock(), _cpu_s(self._server_pid), self._clients_s(), ours, _machine_busy_s())
 
     def stop(self) -> CpuUse:
         end = self._read()
@@ -514,6 +543,13 @@ class AppendFigures:
     max_ms: float = math.nan
     cpu: CpuUse = field(default_factory=CpuUse)
     errors: list[str] = field(default_factory=list)
+    # The Node writers' own event loop delay while sending (NaN for the Python writers).
+    generator_delay_p99_ms: float = math.nan
+    generator_delay_max_ms: float = math.nan
+
+    @property
+    def follows(self) -> bool:
+        return self.persisted_per_s >= FOLLOWS * self.sent_per_s
 
     @property
     def sent_per_s(self) -> float:
@@ -555,41 +591,121 @@ async def measure_append(
     rooms: int,
     rate_per_s: float,
     duration_s: float,
+    *,
+    generator: str = "node",
+    generators: int = 1,
     **env: str,
 ) -> AppendFigures:
     figures = AppendFigures(group_commit_ms, clients, rooms, rate_per_s, duration_s)
     tally = Tally()
     figures.errors = tally.errors
     env = {**env, "FLOWAI_GROUP_COMMIT_MS": str(group_commit_ms)}
-    writers: list[Writer] = []
     async with fresh_database(migrate=False) as dsn, running_server(dsn, **env) as (server, pid):
         conn = await asyncpg.connect(dsn)
         try:
-            writers = await _open_writers(server.port, clients, rooms, tally)
-            figures.connected = len(writers)
-            count = max(1, round(rate_per_s * duration_s))
-            baseline = await _persisted(conn)
-            meter = CpuMeter(pid, await _backend_pids(conn))
-            start = clock() + 0.05
-            stop = start + duration_s + 5
-            await asyncio.gather(*(w.send_edits(count, rate_per_s, start, stop) for w in writers))
-            window = clock() - start
-            figures.persisted_in_window = await _persisted(conn) - baseline
-            figures.cpu = meter.stop()
-            figures.duration_s = window
-            figures.sent = tally.sent
-            if not await _wait_until(lambda: all(not w.unsaved for w in writers), DRAIN_S):
-                tally.error(f"updates still unsaved {DRAIN_S:g} s after the last send")
-            figures.persisted_after_drain = await _persisted(conn) - baseline
+            if generator == "node":
+                await _append_node(figures, tally, server.port, pid, conn, generators)
+            else:
+                await _append_python(figures, tally, server.port, pid, conn)
         finally:
             await conn.close()
-            await asyncio.gather(*(w.close() for w in writers))
     lat = tally.latencies_ms
     figures.saved = len(lat)
     figures.p50_ms = percentile(lat, 0.50)
     figures.p99_ms = percentile(lat, 0.99)
     figures.max_ms = max(lat, default=math.nan)
     return figures
+
+
+async def _writer_urls(port: int, clients: int, rooms: int) -> list[str]:
+    """One URL per writer, dealt round-robin over ``rooms`` new projects."""
+    token = mint_token(TEST_SECRET, OWNER)
+    urls = [
+        f"ws://127.0.0.1:{port}/ws/{await _create_project(port, token)}?saved=1&token={token}"
+        for _ in range(rooms)
+    ]
+    return [urls[i % rooms] for i in range(clients)]
+
+
+async def _append_python(
+    figures: AppendFigures, tally: Tally, port: int, pid: int, conn: asyncpg.Connection[Any]
+) -> None:
+    writers = await _open_writers(port, figures.clients, figures.rooms, tally)
+    try:
+        figures.connected = len(writers)
+        count = max(1, round(figures.rate_per_s * figures.duration_s))
+        baseline = await _persisted(conn)
+        meter = CpuMeter(pid, await _backend_pids(conn))
+        start = clock() + 0.05
+        stop = start + figures.duration_s + 5
+        await asyncio.gather(
+            *(w.send_edits(count, figures.rate_per_s, start, stop) for w in writers)
+        )
+        figures.duration_s = clock() - start
+        figures.persisted_in_window = await _persisted(conn) - baseline
+        figures.cpu = meter.stop()
+        figures.sent = tally.sent
+        if not await _wait_until(lambda: all(not w.unsaved for w in writers), DRAIN_S):
+            tally.error(f"updates still unsaved {DRAIN_S:g} s after the last send")
+        figures.persisted_after_drain = await _persisted(conn) - baseline
+    finally:
+        await asyncio.gather(*(w.close() for w in writers))
+
+
+async def _append_node(
+    figures: AppendFigures,
+    tally: Tally,
+    port: int,
+    pid: int,
+    conn: asyncpg.Connection[Any],
+    generators: int,
+) -> None:
+    """The writers in ``bench/node/writers.mjs`` processes (``--generators``), which time the
+    acknowledgements themselves and send back every latency."""
+    urls = await _writer_urls(port, figures.clients, figures.rooms)
+    gens = await node_gen.start("writers.mjs", generators, cpus=None)
+    try:
+        inputs = [
+            {
+                "urls": share,
+                "rate_per_s": figures.rate_per_s,
+                "duration_s": figures.duration_s,
+                "drain_s": DRAIN_S,
+                "timeout_ms": CONNECT_TIMEOUT_S * 1000,
+                "client": "raw",
+            }
+            for share in node_gen.split(urls, len(gens))
+        ]
+        used = gens[: len(inputs)]
+        ready = await node_gen.hand_out(used, inputs)
+        figures.connected = sum(r["ready"] for r in ready)
+        for line in ready:
+            for message in line["errors"]:
+                tally.error(message)
+        await asyncio.sleep(0.5)
+        baseline = await _persisted(conn)
+        meter = CpuMeter(pid, await _backend_pids(conn), [g.pid for g in used])
+        await node_gen.say_all(used, "go")
+        sending = await node_gen.read_all(used, figures.duration_s + 60)
+        figures.persisted_in_window = await _persisted(conn) - baseline
+        figures.cpu = meter.stop()
+        figures.duration_s = max(line["sending_ms"] for line in sending) / 1000
+        # Then each reports once everything it sent was saved, or the drain ran out.
+        results = await node_gen.read_all(used, DRAIN_S + 60)
+        figures.persisted_after_drain = await _persisted(conn) - baseline
+        figures.sent = sum(r["sent"] for r in results)
+        figures.generator_delay_p99_ms = max(r["loop_delay_p99_ms"] for r in results)
+        figures.generator_delay_max_ms = max(r["loop_delay_max_ms"] for r in results)
+        for r in results:
+            tally.latencies_ms.extend(r["latencies_ms"])
+            for message in r["errors"]:
+                tally.error(message)
+            if r["unsaved"]:
+                tally.error(f"{r['unsaved']} updates unsaved {DRAIN_S:g} s after the last send")
+        await node_gen.say_all(used, "close")
+        await node_gen.read_all(used, 30)
+    finally:
+        await node_gen.stop_all(gens)
 
 
 async def _connect(writers: list[Writer], tally: Tally) -> list[Writer]:
@@ -720,12 +836,13 @@ def _append_lines(results: list[AppendFigures]) -> list[str]:
         "Writers spread evenly over the rooms. Saved is how many updates a `saved` message "
         "confirmed; p50/p99/max are send-to-saved over those. CPU in % of one core over the "
         "sending window; other is everything on the machine but the server, the clients and "
-        "the benchmark database's PostgreSQL backends.",
+        "the benchmark database's PostgreSQL backends. Writer loop delay: how late the "
+        "writers' own event loop ran (p99 / max), which shows whether they kept up.",
         "",
         "| group commit | clients x rate (rooms) | sent/s | persisted/s in window "
         "| persisted after drain / sent | saved | saved p50 (ms) | saved p99 (ms) | max (ms) "
-        "| server CPU | clients CPU | other CPU | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| server CPU | clients CPU | other CPU | writer loop delay (ms) | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
@@ -735,9 +852,23 @@ def _append_lines(results: list[AppendFigures]) -> list[str]:
             f"| {_num(r.p50_ms)} | {_num(r.p99_ms)} | {_num(r.max_ms)} "
             f"| {_num(r.cpu.server_pct, 0)} % | {_num(r.cpu.clients_pct, 0)} % "
             f"| {_num(r.cpu.others_pct, 0)} % "
+            f"| {_num(r.generator_delay_p99_ms)} / {_num(r.generator_delay_max_ms)} "
             f"| {'; '.join(r.errors[:2]) or 'none'} |"
         )
     lines.append("")
+    at_default = [r for r in results if r.group_commit_ms == 20]
+    behind = next((r for r in at_default if not r.follows), None)
+    if behind is not None:
+        lines.append(
+            f"- persisted/s stops following sent/s (below {FOLLOWS:.0%} of it in the window) "
+            f"at {_num(behind.sent_per_s, 0)} updates/s sent "
+            f"({_num(behind.persisted_per_s, 0)} persisted/s)"
+        )
+    elif at_default:
+        lines.append(
+            f"- persisted/s followed sent/s (at least {FOLLOWS:.0%} of it in the window) up to "
+            f"{_num(at_default[-1].sent_per_s, 0)} updates/s, the highest rate run"
+        )
     for r in results:
         if r.group_commit_ms != 20:
             continue
@@ -898,7 +1029,13 @@ async def main_async(args: argparse.Namespace) -> int:
         before = _load_average()
         for group_commit_ms, rate in APPEND_SCENARIOS:
             result = await measure_append(
-                group_commit_ms, args.clients, args.rooms, rate, args.duration
+                group_commit_ms,
+                args.clients,
+                args.rooms,
+                rate,
+                args.duration,
+                generator=args.generator,
+                generators=args.generators,
             )
             figures.appends.append(result)
             log(
@@ -943,6 +1080,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rooms", type=int, default=10, help="rooms the writers spread over")
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per append run")
     parser.add_argument("--knee-duration", type=float, default=5.0, help="seconds per knee step")
+    parser.add_argument(
+        "--generator",
+        choices=("node", "python"),
+        default="node",
+        help="where the append part's writers run (node: bench/node/writers.mjs)",
+    )
+    parser.add_argument(
+        "--generators", type=int, default=1, help="Node writer processes in the append part"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     unknown = set(args.parts) - set(PARTS)
