@@ -9,7 +9,10 @@ every broadcast woke one task per recipient. Here a connection is one object on 
 the upgrade is read and answered by ``server.ws.handshake``, websockets' sans-I/O
 ``ServerProtocol`` parses the frames, each message is handled synchronously in
 ``data_received``, and frames go out with ``transport.write``, whose buffer is the bounded send
-queue. Admission is ``server.ws.admission``; the services come from the lifespan state.
+queue. Frames sent to a connection within one turn of the event loop go out in one write at
+the end of it (``_outbox``): under load a client receives several relayed updates per turn, and
+one ``send`` system call per frame was the largest single cost of a busy server. Admission is
+``server.ws.admission``; the services come from the lifespan state.
 
 Why this module is over 500 lines: it is one asyncio ``Protocol`` whose methods are the
 connection's life (handshake, admitted, joined, throttled, closing, lost) and the per-frame hot
@@ -127,6 +130,8 @@ class WebSocketConnection(asyncio.Protocol):
         "_early",
         "_fragments",
         "_loop",
+        "_outbox",
+        "_outbox_bytes",
         "_raw_frames",
         "_resume",
         "_server_state",
@@ -165,6 +170,9 @@ class WebSocketConnection(asyncio.Protocol):
             max_size=settings.message_bytes_max,
         )
         self._raw_frames = True
+        # Frames for this turn of the event loop, written together at its end (None: none).
+        self._outbox: list[bytes] | None = None
+        self._outbox_bytes = 0
         # The 101 and a joiner's first frames, while they are gathered (None once written).
         self._corked: list[bytes] | None = None
         self._context: contextvars.Context | None = None
@@ -216,12 +224,20 @@ class WebSocketConnection(asyncio.Protocol):
             return True  # The connection is going away; dropping is harmless.
         services = self.services
         budget = services.settings.send_queue_bytes_max
-        if not send_admitted(transport.get_write_buffer_size(), len(frame), budget):
+        queued = transport.get_write_buffer_size() + self._outbox_bytes
+        if not send_admitted(queued, len(frame), budget):
             return False
         if self._corked is not None:
             self._corked.append(wire(frame))
         elif self._raw_frames:
-            transport.write(wire(frame))
+            data = wire(frame)
+            outbox = self._outbox
+            if outbox is None:
+                self._outbox = [data]
+                self._loop.call_soon(self._write_out)
+            else:
+                outbox.append(data)
+            self._outbox_bytes += len(data)
         else:  # permessage-deflate: each connection has its own compressor state
             self._ws.send_binary(frame)
             self._flush()
@@ -232,6 +248,16 @@ class WebSocketConnection(asyncio.Protocol):
 
     def close(self, reason: Disconnect) -> None:
         self.close_with(*_CLOSE_CODES[reason])
+
+    def _write_out(self) -> None:
+        """Write this turn's frames (every other write calls this first, to keep the order)."""
+        outbox, self._outbox = self._outbox, None
+        if outbox is None:
+            return
+        self._outbox_bytes = 0
+        transport = self.transport
+        if transport is not None and self.phase is not Phase.LOST:
+            transport.write(outbox[0] if len(outbox) == 1 else b"".join(outbox))
 
     # -- server.ws.admission.Joiner ----------------------------------------------------------
 
@@ -305,6 +331,7 @@ class WebSocketConnection(asyncio.Protocol):
         if transport is None:
             return
         for chunk in self._ws.data_to_send():
+            self._write_out()
             if not chunk:
                 self._uncork()
                 transport.close()
@@ -429,6 +456,7 @@ class WebSocketConnection(asyncio.Protocol):
     def _uncork(self) -> None:
         """Write the greeting of a joiner and the answers to what it sent meanwhile at once:
         one write instead of three or four in a join storm."""
+        self._write_out()
         corked, self._corked = self._corked, None
         if corked and self.transport is not None:
             self.transport.write(b"".join(corked))

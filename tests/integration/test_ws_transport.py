@@ -231,3 +231,36 @@ async def test_live_room_refusals_keep_their_close_codes(server: RunningServer) 
     anonymous = await YClient(forged).connect(handshake=False)
     assert await anonymous.wait_closed() == CloseCode.NOT_AUTHENTICATED
     await keeper.close()
+
+
+async def test_frames_of_one_turn_go_out_in_one_write_before_a_close(
+    server: RunningServer,
+) -> None:
+    pid = await server.create_project("alice")
+    keeper = await YClient(server.ws_url(pid, "alice")).connect()
+    await keeper.wait_synced()
+    conn, transport = _connection(server)
+    try:
+        conn.data_received(upgrade_request(server.ws_url(pid, "alice")))
+        await eventually(lambda: conn.live is not None)
+        await asyncio.sleep(0)
+        transport.writes.clear()
+        frames = [encode_sync_step1(bytes([0])), b"\x01\x00", b"\x02\x01\x07"]
+        for frame in frames:
+            assert conn.send(frame)
+        assert transport.writes == []  # gathered until the end of this turn
+        await asyncio.sleep(0)
+        wire = [Frame(Opcode.BINARY, f).serialize(mask=False) for f in frames]
+        assert transport.writes == [b"".join(wire)]
+
+        # A close goes out behind what was gathered before it, never ahead.
+        transport.writes.clear()
+        assert conn.send(frames[0])
+        conn.close_with(CloseCode.NOT_A_MEMBER, "access removed")
+        assert transport.writes[0] == wire[0]
+        assert _close_code(transport.writes[1]) == CloseCode.NOT_A_MEMBER
+        await asyncio.sleep(0)
+        assert len(transport.writes) == 2  # nothing written twice
+    finally:
+        conn.connection_lost(None)
+        await keeper.close()
