@@ -21,11 +21,11 @@ import anyio
 from pycrdt import Decoder, Doc
 
 from crdt.timeline import read_timeline
+from persistence.append_batch import AppendBatcher
 from persistence.db import Connection, Database
 
 log = logging.getLogger(__name__)
 
-UPDATE_FORMAT = "update:v1"
 STATE_FORMAT = "state:v1"
 
 
@@ -89,6 +89,7 @@ class PgDocumentStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._appends = AppendBatcher(db)
 
     async def load(self, doc_id: str) -> list[bytes]:
         # One statement, so one snapshot for the state and the log (a compaction committing
@@ -108,13 +109,8 @@ class PgDocumentStore:
     async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
         if not updates:
             return
-        await self._db.execute(
-            "INSERT INTO doc_updates (project_id, format, payload) "
-            "SELECT $1, $2, unnest($3::bytea[])",
-            uuid.UUID(doc_id),
-            UPDATE_FORMAT,
-            list(updates),
-        )
+        # Written together with the other rooms' appends of this turn (one round trip).
+        await self._appends.append(uuid.UUID(doc_id), updates)
 
     async def unloaded(self, doc_id: str, state: bytes) -> None:
         # The room's own state is not used: other instances may have appended updates this

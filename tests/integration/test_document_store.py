@@ -35,17 +35,10 @@ from crdt.timeline import (
 )
 from persistence.db import Connection, Database
 from persistence.documents import CompactionMismatch, PgDocumentStore, verify_merge
+from tests.support.pg import new_project
 from tests.support.yclient import decode_state_vector
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-async def _new_project(db: Database) -> str:
-    project_id = uuid.uuid4()
-    await db.pool.execute(
-        "INSERT INTO video_projects (id, owner_id, title) VALUES ($1, 'u', 't')", project_id
-    )
-    return str(project_id)
 
 
 def _doc_of(updates: Sequence[bytes]) -> Doc[Any]:
@@ -186,7 +179,7 @@ class _HookedDatabase:
 
 async def test_append_then_load_returns_every_update_in_order(db: Database) -> None:
     store = PgDocumentStore(db)
-    project_id = await _new_project(db)
+    project_id = await new_project(db)
     updates = _history(60)
     assert await store.load(project_id) == []
     await store.append(project_id, [])  # Nothing to store is not an error.
@@ -197,7 +190,7 @@ async def test_append_then_load_returns_every_update_in_order(db: Database) -> N
     assert loaded == updates
     assert _content(_doc_of(loaded)) == _content(_doc_of(updates))
     # Another document's log is separate.
-    assert await store.load(await _new_project(db)) == []
+    assert await store.load(await new_project(db)) == []
 
 
 # -- compaction -------------------------------------------------------------------------------
@@ -205,7 +198,7 @@ async def test_append_then_load_returns_every_update_in_order(db: Database) -> N
 
 async def test_compaction_merges_the_log_into_one_equal_state(db: Database) -> None:
     store = PgDocumentStore(db)
-    project_id = await _new_project(db)
+    project_id = await new_project(db)
     updates = _history(200)
     await store.append(project_id, updates)
     before = _content(_doc_of(await store.load(project_id)))
@@ -228,7 +221,7 @@ async def test_compaction_merges_the_log_into_one_equal_state(db: Database) -> N
 
 async def test_compaction_then_more_edits_loads_state_plus_newer_updates(db: Database) -> None:
     store = PgDocumentStore(db)
-    project_id = await _new_project(db)
+    project_id = await new_project(db)
     updates = _history(120)
     await store.append(project_id, updates[:70])
     await store.compact(project_id)
@@ -251,7 +244,7 @@ async def test_compaction_keeps_a_row_that_commits_while_it_runs(db: Database) -
     compaction's read and its delete: the row is not merged, so it must not be deleted, even
     though its ``seq`` is lower than rows that were merged."""
     store = PgDocumentStore(db)
-    project_id = await _new_project(db)
+    project_id = await new_project(db)
     pid = uuid.UUID(project_id)
     updates = _history(40)
     early, late, rest = updates[:20], updates[-1], updates[20:-1]
@@ -291,7 +284,7 @@ async def test_loads_racing_compactions_and_appends_never_miss_an_update(db: Dat
     """State and log are read in one snapshot: a compaction committing while a load runs
     must not make it see the old state with an emptied log (losing what was merged)."""
     store = PgDocumentStore(db)
-    project_id = await _new_project(db)
+    project_id = await new_project(db)
     updates = _history(120)
     await store.append(project_id, updates[:40])
     appended = 40
@@ -328,7 +321,7 @@ def _includes(doc: Doc[Any], earlier: Doc[Any]) -> bool:
 
 async def test_concurrent_compactions_merge_each_row_once(db: Database) -> None:
     store = PgDocumentStore(db)
-    project_id = await _new_project(db)
+    project_id = await new_project(db)
     updates = _history(150)
     await store.append(project_id, updates)
 
@@ -359,7 +352,7 @@ async def test_compaction_of_a_document_edited_by_many_clients(db: Database) -> 
     """Clients pick random ids, as Yjs clients do. Two docs of the same content may then encode
     their state vectors with the clients in different orders, which is no mismatch."""
     store = PgDocumentStore(db)
-    project_id = await _new_project(db)
+    project_id = await new_project(db)
     rng = random.Random(11)
     streams: list[list[bytes]] = []
     for i in range(20):
@@ -388,7 +381,7 @@ async def test_a_merge_that_fails_verification_deletes_nothing(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = PgDocumentStore(db)
-    project_id = await _new_project(db)
+    project_id = await new_project(db)
     updates = _history(80)
     await store.append(project_id, updates[:40])
     await store.compact(project_id)
@@ -413,7 +406,7 @@ async def test_a_merge_that_fails_verification_deletes_nothing(
 
 async def test_compacting_an_empty_log_changes_nothing(db: Database) -> None:
     store = PgDocumentStore(db)
-    project_id = await _new_project(db)
+    project_id = await new_project(db)
 
     result = await store.compact(project_id)
     assert (result.merged_rows, result.state_bytes) == (0, 0)
@@ -432,7 +425,7 @@ async def test_compacting_an_empty_log_changes_nothing(db: Database) -> None:
 
 async def test_repeated_compactions_are_idempotent(db: Database) -> None:
     store = PgDocumentStore(db)
-    project_id = await _new_project(db)
+    project_id = await new_project(db)
     updates = _history(100)
     await store.append(project_id, updates)
     await store.compact(project_id)
@@ -474,7 +467,7 @@ class _Editor:
 
 async def test_room_compacts_while_collaborators_edit(db: Database) -> None:
     store = PgDocumentStore(db)
-    project_id = await _new_project(db)
+    project_id = await new_project(db)
     settings = RoomSettings(group_commit_ms=2, compact_updates_max=50, unload_grace_ms=60_000)
     rooms = Rooms(store, settings)
     editors = [_Editor(Doc(client_id=2000 + i)) for i in range(3)]

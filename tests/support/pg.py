@@ -48,3 +48,12 @@ async def create_template() -> str:
 
 def fresh_name() -> str:
     return f"flowai_t_{uuid.uuid4().hex[:12]}"
+
+
+async def new_project(db: Database) -> str:
+    """A bare project row (owner ``u``) for tests of the document store; returns its id."""
+    project_id = uuid.uuid4()
+    await db.pool.execute(
+        "INSERT INTO video_projects (id, owner_id, title) VALUES ($1, 'u', 't')", project_id
+    )
+    return str(project_id)
