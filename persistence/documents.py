@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +68,7 @@ def merge_states(parts: Sequence[bytes]) -> bytes:
     return _doc_of(parts).get_update()
 
 
-def _merge_verified(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
+def merge_verified(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
     """Merge, then check the result; returns the merged state and its state vector."""
     merged = merge_states(parts)
     verify_merge(parts, merged)
@@ -84,12 +84,23 @@ def verify_merge(parts: Sequence[bytes], merged: bytes) -> None:
         raise CompactionMismatch("timeline content differs")
 
 
-class PgDocumentStore:
-    """Implements ``crdt.ports.DocumentStore``."""
+Merge = Callable[[Sequence[bytes]], Awaitable[tuple[bytes, bytes]]]
 
-    def __init__(self, db: Database) -> None:
+
+async def merge_in_thread(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
+    # CPU-bound (tens of ms for a busy document): off the event loop, so other rooms keep
+    # syncing. The Docs are created and used in the worker thread only. pycrdt holds the GIL
+    # meanwhile; a server under load merges in a process instead (``persistence.merge_process``).
+    return await anyio.to_thread.run_sync(merge_verified, parts)
+
+
+class PgDocumentStore:
+    """Implements ``crdt.ports.DocumentStore``; ``merge`` runs compaction's CPU-bound part."""
+
+    def __init__(self, db: Database, *, merge: Merge = merge_in_thread) -> None:
         self._db = db
         self._appends = AppendBatcher(db)
+        self._merge = merge
 
     async def load(self, doc_id: str) -> list[bytes]:
         # One statement, so one snapshot for the state and the log (a compaction committing
@@ -134,9 +145,7 @@ class PgDocumentStore:
         if not rows:
             return CompactionResult(0, len(state) if state is not None else 0)
         parts = ([bytes(state)] if state is not None else []) + [bytes(r["payload"]) for r in rows]
-        # CPU-bound (tens of ms for a busy document): off the event loop, so other rooms
-        # keep syncing. The Docs are created and used in the worker thread only.
-        merged, state_vector = await anyio.to_thread.run_sync(_merge_verified, parts)
+        merged, state_vector = await self._merge(parts)
         await conn.execute(
             """INSERT INTO doc_states (project_id, format, payload, state_vector, merged_count)
                VALUES ($1, $2, $3, $4, $5)

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     room_unload_grace_ms: int = Field(default=10_000, ge=0)
     compact_updates_max: int = Field(default=1_000, ge=1)
     compact_bytes_max: int = Field(default=4 * 1024 * 1024, ge=1)
+    # Merge compactions in a worker process (see ``persistence.merge_process``); off: in a
+    # thread of the server, whose event loop then stalls while a compaction holds the GIL.
+    compact_in_process: bool = True
     settle_ms: int = Field(default=1_000, ge=0)
     settle_ms_max: int = Field(default=10_000, ge=0)
     # Across instances (with redis_url): how long Redis keeps a document's recent updates,

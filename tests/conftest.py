@@ -17,6 +17,9 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "group_commit_ms": 10,
         "awareness_coalesce_ms": 10,
         "log_json": False,
+        # In-process test servers merge in a thread: a worker process per server would cost
+        # the suite a Python start each (tests/integration/test_merge_process.py covers it).
+        "compact_in_process": False,
     }
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]

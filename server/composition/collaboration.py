@@ -14,9 +14,10 @@ import anyio
 from crdt.live.registry import Rooms
 from crdt.ports import DocumentStore, RoomMetrics
 from persistence.db import Database
-from persistence.documents import PgDocumentStore
+from persistence.documents import PgDocumentStore, merge_in_thread
 from persistence.embedded import start_embedded_postgres
 from persistence.first_join import PgFirstJoinReader
+from persistence.merge_process import MergeProcess
 from persistence.projects import ProjectDirectory
 from persistence.projects_pg import PgProjectDirectory
 from persistence.settled import SettledWork
@@ -55,7 +56,13 @@ async def build_collaboration(
     )
     stack.push_async_callback(db.close)
     await db.migrate()
-    store = PgDocumentStore(db)
+    merge = merge_in_thread
+    if settings.compact_in_process:
+        worker = MergeProcess()
+        worker.start()
+        stack.callback(worker.close)  # after the rooms' last compactions (registered before)
+        merge = worker.merge
+    store = PgDocumentStore(db, merge=merge)
     versions = PgVersions(db)
     hooks = SettledWork(db, versions, auto_version_interval_s=settings.auto_version_interval_s)
     fanout = None
