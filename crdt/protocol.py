@@ -137,8 +137,11 @@ class _Reader:
         # pycrdt's Decoder walks a varuint to its last byte, with a growing integer: an
         # over-long one (200 KB of 0xff) costs seconds. Look for its end within the bound first.
         i0 = self._decoder.i0
-        if not any(byte < 0x80 for byte in self._data[i0 : i0 + _VARUINT_BYTES_MAX]):
-            if len(self._data) - i0 >= _VARUINT_BYTES_MAX:
+        data = self._data
+        if i0 < len(data) and data[i0] < 0x80:
+            return  # one byte: nearly every varuint of a message (types, lengths of small parts)
+        if not any(byte < 0x80 for byte in data[i0 : i0 + _VARUINT_BYTES_MAX]):
+            if len(data) - i0 >= _VARUINT_BYTES_MAX:
                 raise ProtocolError("varuint too long")
             raise ProtocolError("truncated varuint")
 
