@@ -34,7 +34,12 @@ from crdt.timeline import (
     trim_clip,
 )
 from persistence.db import Connection, Database
-from persistence.documents import CompactionMismatch, PgDocumentStore, verify_merge
+from persistence.documents import (
+    CompactionMismatch,
+    PgDocumentStore,
+    merge_in_thread,
+    verify_merge,
+)
 from tests.support.pg import new_project
 from tests.support.yclient import decode_state_vector
 
@@ -521,3 +526,27 @@ async def test_room_compacts_while_collaborators_edit(db: Database) -> None:
     assert state is not None and state["merged_count"] == sent
     assert _content(_doc_of(await store.load(project_id))) == expected
     assert not any(e.closed for e in editors)
+
+
+async def test_compactions_of_one_process_run_one_at_a_time(db: Database) -> None:
+    merging: list[int] = []
+    release = asyncio.Event()
+
+    async def held_merge(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
+        merging.append(len(parts))
+        await release.wait()
+        return await merge_in_thread(parts)
+
+    store = PgDocumentStore(db, merge=held_merge)
+    projects = [await new_project(db) for _ in range(3)]
+    for n, project_id in enumerate(projects):
+        await store.append(project_id, _history(10 + n))
+    compactions = [asyncio.create_task(store.compact(p)) for p in projects]
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+    assert len(merging) == 1  # the others wait, holding no connection
+    assert db.pool.get_size() - db.pool.get_idle_size() <= 2
+    release.set()
+    results = await asyncio.gather(*compactions)
+    assert sorted(merging) == sorted(11 + n for n in range(3))
+    assert [r.merged_rows for r in results] == [11 + n for n in range(3)]
