@@ -122,6 +122,9 @@ NO_COMPACTION = {
     "FLOWAI_COMPACT_BYTES_MAX": str(10**15),
 }
 DRAIN_S = 5.0
+# After the writers' first edits, long enough for the work that follows edits once they pause
+# (the projection, an automatic version: ``FLOWAI_SETTLE_MS``, 1 s) to be over before the run.
+SETTLE_S = 1.5
 CONNECT_TIMEOUT_S = 30.0
 OWNER = "bench-owner"
 
@@ -682,7 +685,7 @@ async def _append_node(
         for line in ready:
             for message in line["errors"]:
                 tally.error(message)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(SETTLE_S)
         baseline = await _persisted(conn)
         meter = CpuMeter(pid, await _backend_pids(conn), [g.pid for g in used])
         await node_gen.say_all(used, "go")

@@ -5,11 +5,12 @@
 //   node bench/node/writers.mjs -        (runs one after another, inputs on stdin)
 //
 // Input: {"urls": ["ws://...?saved=1&token=...", ...], "rate_per_s": 100, "duration_s": 6,
-//         "drain_s": 5, "timeout_ms": 30000, "client": "ws" | "raw"}
+//         "warmup_s": 1, "drain_s": 5, "timeout_ms": 30000, "client": "ws" | "raw"}
 // Per run, on stdin: the input as one JSON line; "go" once every process said it is ready;
 // "close" after the result. On stdout: {"ready": n} once every writer is synced and its first
-// edit saved, {"sending_ms": ..., "sent": n} when the last edit went out, the result once every
-// update was saved (or drain_s after the last send), then {"closed": n}.
+// edit and its warm-up (warmup_s at the run's rate, not timed) are saved, {"sending_ms": ...,
+// "sent": n} when the last edit went out, the result once every update was saved (or drain_s
+// after the last send), then {"closed": n}.
 //
 // Each writer owns one key of a `bench` map and sets it to the edit's number: one small update
 // per edit, as a clip moved on a timeline is. What others send is read off the socket and
@@ -111,6 +112,17 @@ async function prepare (input, errors) {
   for (const w of connected) w.edit(0, performance.now())
   if (!await until(() => connected.every(w => w.unsaved.length === 0), timeoutMs)) {
     errors.add('first edits not saved in time')
+  }
+  // Then warm up at the run's rate, not timed: a fresh process's first edits run before the
+  // JIT has compiled them, and its slower loop showed as the first half second's latency.
+  const warmupS = input.warmup_s ?? 1
+  if (warmupS > 0) {
+    const start = performance.now()
+    await Promise.all(connected.map(w => write(w, input.rate_per_s ?? 100, warmupS, start)))
+    if (!await until(() => connected.every(w => w.unsaved.length === 0), timeoutMs)) {
+      errors.add('warm-up edits not saved in time')
+    }
+    for (const w of connected) w.sent = 0
   }
   return connected
 }
