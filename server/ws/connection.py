@@ -32,7 +32,7 @@ from websockets.exceptions import InvalidState
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import CloseCode as WsCloseCode
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request, Response
+from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -42,7 +42,7 @@ from server.auth import AuthError
 from server.close_codes import CloseCode
 from server.ws.admission import join_on_upgrade
 from server.ws.frames import PATH_PREFIX, request_token, wire
-from server.ws.handshake import UpgradeRequestReader, read_join
+from server.ws.handshake import UpgradeHead, UpgradeRequestReader, read_join
 from server.ws.limits import InboundLimit, send_admitted
 from server.ws.router import FirstRequestRouter
 
@@ -395,21 +395,21 @@ class WebSocketConnection(asyncio.Protocol):
             self._upgrade = None
             self._reject(400, str(exc))
             return
-        if reader.request is None:
+        if reader.head is None:
             return  # more of the request head to come
         self._upgrade = None
-        self._handshake(reader.request)
+        self._handshake(reader.head)
         if reader.rest and self.phase < _CLOSING:
             self._receive(reader.rest)
 
-    def _handshake(self, request: Request) -> None:
-        join = read_join(self._ws, request, self.services.settings.ws_origins)
+    def _handshake(self, head: UpgradeHead) -> None:
+        join = read_join(self._ws, head, self.services.settings.ws_origins)
         if isinstance(join, Response):  # 404, 403, or not a valid upgrade request (400/426)
             self._reject(join)
             return
         params = join.params
         try:
-            token = request_token(params.get("token", ()), request.headers.get_all("Authorization"))
+            token = request_token(params.get("token", ()), join.authorizations)
         except AuthError as exc:
             # A refusal once open is a close code, as for any other token.
             self.accept(join.response)
