@@ -23,18 +23,21 @@ import asyncio
 import contextvars
 import logging
 import time
+import uuid
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from websockets.exceptions import InvalidState
+from websockets.extensions.base import ServerExtensionFactory
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import CloseCode as WsCloseCode
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
+from websockets.streams import StreamReader
 
 from crdt.errors import ProtocolError
 from crdt.ports import Disconnect
@@ -100,17 +103,46 @@ def services_of(app_state: dict[str, Any]) -> Services:
     return services
 
 
-
 class _ServerProtocol(ServerProtocol):
     """websockets' sans-I/O server protocol, closing an oversized message with 4413.
 
     websockets fails such a connection with 1009, after which the official client reconnects
     and sends the same message again, without end (it stops only after 4400-4499)."""
 
+    # What ``opened`` copies: the attributes of a protocol built the usual way, by its
+    # extensions (the module's list or None) and size limit.
+    _opened: ClassVar[dict[tuple[bool, int | None], dict[str, Any]]] = {}
+
+    @classmethod
+    def opened(
+        cls, extensions: Sequence[ServerExtensionFactory] | None, max_size: int | None
+    ) -> _ServerProtocol:
+        """``cls(state=OPEN, extensions=extensions, max_size=max_size)`` in a third of the
+        time (a join storm builds one per joiner): a copy of one built that way, with its own
+        id, parser and buffers. What the constructor sets on top of those is the same for
+        every connection: limits, the shared extension factories and logger, no state."""
+        key = (extensions is not None, max_size)
+        template = cls._opened.get(key)
+        if template is None:
+            built = cls(state=State.OPEN, extensions=extensions, max_size=max_size)
+            template = cls._opened[key] = dict(built.__dict__)
+        ws = cls.__new__(cls)
+        ws.__dict__.update(template)
+        ws.id = uuid.uuid4()
+        ws.debug = ws.logger.isEnabledFor(logging.DEBUG)
+        ws.extensions = []
+        ws.reader = StreamReader()
+        ws.events = []
+        ws.writes = []
+        ws.parser = ws.parse()
+        next(ws.parser)
+        return ws
+
     def fail(self, code: int, reason: str = "") -> None:
         if code == WsCloseCode.MESSAGE_TOO_BIG:
             code = CloseCode.MESSAGE_TOO_BIG
         super().fail(code, reason)
+
 
 class WebSocketConnection(asyncio.Protocol):
     """One websocket client: a ``crdt.ports.Peer`` straight on an asyncio transport.
@@ -159,10 +191,8 @@ class WebSocketConnection(asyncio.Protocol):
         self._upgrade: UpgradeRequestReader | None = UpgradeRequestReader()
         # Starts open: the request is read by ``_upgrade``; websockets checks it, answers it
         # and then parses frames, enforcing the message size limit (4413), fragments included.
-        self._ws = _ServerProtocol(
-            state=State.OPEN,
-            extensions=_EXTENSIONS if settings.ws_per_message_deflate else None,
-            max_size=settings.message_bytes_max,
+        self._ws = _ServerProtocol.opened(
+            _EXTENSIONS if settings.ws_per_message_deflate else None, settings.message_bytes_max
         )
         self._raw_frames = True
         # The 101 and a joiner's first frames, while they are gathered (None once written).
