@@ -177,8 +177,25 @@ class _Reader:
             raise ProtocolError(f"{self._decoder.length} trailing bytes after message")
 
 
+# Sync messages by sub-type (``_short_sync``).
+_SYNC_KINDS: tuple[type[SyncStep1] | type[SyncStep2] | type[SyncUpdate], ...] = (
+    SyncStep1,
+    SyncStep2,
+    SyncUpdate,
+)
+
+
 def decode_message(frame: bytes) -> Message:
     """Decode one websocket frame. Raises ``ProtocolError`` (or ``UnknownMessage``)."""
+    # Most frames are short sync messages (a join's step 1, a keystroke's update): type,
+    # sub-type and payload length one byte each, read here without a decoder. The full
+    # reading gives the same message for them (a test compares the two).
+    if len(frame) >= 3 and frame[0] == 0 and frame[1] < 3 and frame[2] == len(frame) - 3 < 0x80:
+        return _SYNC_KINDS[frame[1]](frame[3:])
+    return _decode_message(frame)
+
+
+def _decode_message(frame: bytes) -> Message:
     reader = _Reader(frame)
     kind = reader.var_uint()
     message: Message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -14,7 +15,7 @@ from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 from server.auth import mint_token
-from server.auth_hs256 import HS256Check
+from server.auth_hs256 import HS256Check, _segment
 
 SECRET = "unit-test-secret-with-enough-length-000"
 LEEWAY_S = 30
@@ -180,3 +181,33 @@ def test_anything_it_takes_pyjwt_takes_with_the_same_subject_and_expiry(token: s
     quick = CHECK.accepted(token, time.time())
     if quick is not None:
         assert _pyjwt(token) == quick
+
+
+def _segment_by_round_trip(text: str) -> bytes | None:
+    """The canonical unpadded base64url segment's bytes, found the slow, plain way."""
+    if not text or any(c not in _BASE64URL for c in text) or len(text) % 4 == 1:
+        return None
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error:
+        return None
+    return data if base64.urlsafe_b64encode(data).rstrip(b"=").decode() == text else None
+
+
+_BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@settings(max_examples=2000)
+@given(
+    st.one_of(
+        st.binary(max_size=40).map(lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()),
+        st.text(alphabet=_BASE64URL + "=+/. ", max_size=12),
+    )
+)
+def test_a_segment_is_decoded_only_in_its_canonical_spelling(text: str) -> None:
+    assert _segment(text) == _segment_by_round_trip(text)
+
+
+def test_segments_with_stray_low_bits_are_not_decoded() -> None:
+    assert _segment("QQ") == b"A" and _segment("QR") is None and _segment("QUI") == b"AB"
+    assert _segment("QUJ") is None and _segment("QUJD") == b"ABC" and _segment("Q") is None

@@ -16,6 +16,7 @@ from crdt.protocol import (
     SyncStep1,
     SyncStep2,
     SyncUpdate,
+    _decode_message,
     decode_awareness,
     decode_message,
     encode_auth_denied,
@@ -129,3 +130,39 @@ def test_over_long_varuints_are_refused_without_walking_them(frame: bytes) -> No
         message = decode_message(frame)
         if isinstance(message, AwarenessUpdate):
             decode_awareness(message.payload, state_bytes_max=1 << 20)
+
+
+def _decoded(frame: bytes) -> object:
+    try:
+        return decode_message(frame)
+    except ProtocolError as exc:
+        return (type(exc), str(exc))
+
+
+def _decoded_fully(frame: bytes) -> object:
+    try:
+        return _decode_message(frame)
+    except ProtocolError as exc:
+        return (type(exc), str(exc))
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=8),
+        st.tuples(st.integers(0, 3), st.integers(0, 4), st.binary(max_size=140)).map(
+            lambda t: bytes([0, t[1]]) + write_var_uint(max(0, len(t[2]) + t[0] - 1)) + t[2]
+        ),
+    )
+)
+def test_short_sync_messages_read_as_the_full_decoder_reads_them(frame: bytes) -> None:
+    assert _decoded(frame) == _decoded_fully(frame)
+
+
+def test_short_sync_messages_are_read_without_the_decoder() -> None:
+    # 0x80 as a length is the first byte of a longer varuint, not 128.
+    long = bytes([0, 0, 0x80, 0x01]) + bytes(128)
+    assert decode_message(long) == SyncStep1(bytes(128))
+    with pytest.raises(ProtocolError):  # 0x81 0x01 is 129, one more than there is
+        decode_message(bytes([0, 0, 0x81, 0x01]) + bytes(128))
+    assert decode_message(b"\x00\x02\x02\x00\x00") == SyncUpdate(b"\x00\x00")
+    assert decode_message(b"\x00\x01\x00") == SyncStep2(b"")
