@@ -53,7 +53,7 @@ from server.auth import AuthError
 from server.close_codes import CloseCode
 from server.ws.admission import join_on_upgrade
 from server.ws.frames import PATH_PREFIX, request_token, wire
-from server.ws.handshake import UpgradeHead, UpgradeRequestReader, read_join
+from server.ws.handshake import HeadTooLarge, UpgradeHead, UpgradeRequestReader, read_join
 from server.ws.limits import InboundLimit, send_admitted
 from server.ws.router import FirstRequestRouter
 
@@ -512,6 +512,10 @@ class WebSocketConnection(asyncio.Protocol):
         assert reader is not None
         try:
             reader.feed(data)
+        except HeadTooLarge as exc:
+            self._upgrade = None
+            self._reject(431, str(exc))
+            return
         except ValueError as exc:
             self._upgrade = None
             self._reject(400, str(exc))

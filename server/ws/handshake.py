@@ -58,12 +58,23 @@ class UpgradeHead:
         )
 
 
+# The longest request head read: room for an 8 KiB token in the query and another in a header
+# (``FLOWAI_JWT_BYTES_MAX``), with the rest of a browser's headers. httptools itself reads a
+# head of any length, which let a client grow a connection's memory without end.
+HEAD_BYTES_MAX = 32 * 1024
+
+
+class HeadTooLarge(ValueError):
+    """The request head goes on past ``HEAD_BYTES_MAX`` (answered with 431)."""
+
+
 class UpgradeRequestReader:
     """Collects one HTTP request head, fed in chunks; ``head`` is set once it is complete."""
 
-    __slots__ = ("_headers", "_parser", "_url", "head", "rest")
+    __slots__ = ("_fed", "_headers", "_parser", "_url", "head", "rest")
 
     def __init__(self) -> None:
+        self._fed = 0
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
@@ -73,7 +84,7 @@ class UpgradeRequestReader:
 
     def feed(self, data: bytes) -> None:
         """Raises ``ValueError`` for bytes that are not an HTTP request head (and for any
-        after the head was read)."""
+        after the head was read), ``HeadTooLarge`` for a head that does not end in time."""
         parser = self._parser
         if parser is None:
             raise ValueError("the request head was already read")
@@ -85,10 +96,14 @@ class UpgradeRequestReader:
         except httptools.HttpParserError as exc:
             self._parser = None
             raise ValueError(f"malformed upgrade request: {exc}") from exc
+        self._fed += len(data) - len(self.rest)
         if self.head is not None:
             # The parser holds this reader (its callbacks): a cycle the garbage collector would
             # have to find, keeping the request with it, for every connection of a join storm.
             self._parser = None
+        if self._fed > HEAD_BYTES_MAX:
+            self._parser = None
+            raise HeadTooLarge(f"the request head is over {HEAD_BYTES_MAX} bytes")
 
     def close(self) -> None:
         """The connection went before its head was read: let the parser go (see ``feed``)."""

@@ -17,6 +17,7 @@ from websockets.uri import parse_uri
 from crdt.protocol import encode_sync_step1, encode_update
 from server.close_codes import CloseCode
 from server.ws.connection import WebSocketConnection
+from server.ws.handshake import HEAD_BYTES_MAX
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
 from tests.support.transport import RecordingTransport, upgrade_request
@@ -264,3 +265,22 @@ async def test_frames_of_one_turn_go_out_in_one_write_before_a_close(
     finally:
         conn.connection_lost(None)
         await keeper.close()
+
+
+async def test_an_endless_upgrade_head_is_answered_431(server: RunningServer) -> None:
+    pid = await server.create_project("alice")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        line = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+        # A head past the limit that does not end; nothing more is sent, so the server has
+        # read everything when it closes (unread bytes would turn its close into a reset).
+        writer.write(
+            f"GET /ws/{pid}?token={server.token('alice')} HTTP/1.1\r\nHost: h\r\n".encode()
+            + line * (HEAD_BYTES_MAX // len(line) + 2)
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 431 "), head
+        await asyncio.wait_for(reader.read(), 10)  # the rest of the answer, then the close
+    finally:
+        writer.close()

@@ -15,6 +15,8 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from server.ws.handshake import (
+    HEAD_BYTES_MAX,
+    HeadTooLarge,
     Join,
     UpgradeHead,
     UpgradeRequestReader,
@@ -63,6 +65,24 @@ def test_a_malformed_head_is_a_value_error() -> None:
         reader.feed(b"NOT HTTP AT ALL\r\n\r\n")
     with pytest.raises(ValueError):
         reader.feed(HEAD)  # nothing more is read after a failure
+
+
+def test_a_head_that_does_not_end_within_the_limit_is_refused() -> None:
+    # Fed a header line at a time, as a slow client would: refused once past the limit.
+    reader = UpgradeRequestReader()
+    reader.feed(b"GET /ws/abc HTTP/1.1\r\nHost: h\r\n")
+    line = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+    with pytest.raises(HeadTooLarge):
+        for _ in range(HEAD_BYTES_MAX // len(line) + 2):
+            reader.feed(line)
+    assert reader.head is None
+    # Whole in one chunk, too long: refused as well; frames after a head do not count.
+    long_head = HEAD.replace(b"\r\n\r\n", b"\r\nX-Filler: " + b"a" * HEAD_BYTES_MAX + b"\r\n\r\n")
+    with pytest.raises(HeadTooLarge):
+        UpgradeRequestReader().feed(long_head)
+    reader = UpgradeRequestReader()
+    reader.feed(HEAD + b"\x82" * (2 * HEAD_BYTES_MAX))
+    assert reader.head is not None
 
 
 def _readers_left_in_cycles() -> int:
