@@ -55,6 +55,7 @@ class AppendBatcher:
         await done
 
     async def _write(self) -> None:
+        batch: list[_Append] = []  # the statement being written
         try:
             async with self._db.connection() as conn:
                 while self._waiting:
@@ -67,12 +68,12 @@ class AppendBatcher:
                         return
                     _settle(batch, None)
         except Exception as exc:  # noqa: BLE001 - no connection (the database is down, say)
-            batch, self._waiting = self._waiting, []
-            _settle(batch, exc)
+            waiting, self._waiting = self._waiting, []
+            _settle(waiting, exc)
         except asyncio.CancelledError:  # the loop is shutting down: nobody waits forever
-            batch, self._waiting = self._waiting, []
-            for _, _, done in batch:
-                done.cancel()
+            waiting, self._waiting = self._waiting, []
+            for _, _, done in batch + waiting:
+                done.cancel()  # a no-op for those already settled
             raise
         finally:
             self._writer = None

@@ -109,3 +109,18 @@ async def test_an_unreachable_database_fails_every_waiting_append(database_url: 
     await db.close()  # every acquire now fails
     with pytest.raises(asyncpg.InterfaceError):
         await asyncio.gather(store.append(project, [b"a"]), store.append(project, [b"b"]))
+
+
+async def test_cancelling_the_writer_leaves_no_append_waiting(db: Database) -> None:
+    recording = _RecordingDatabase(db)
+    store = PgDocumentStore(cast(Database, recording))
+    project = await new_project(db)
+    first = asyncio.create_task(store.append(project, [b"held"]))
+    await _until(lambda: len(recording.statements) == 1)  # being written, and held
+    second = asyncio.create_task(store.append(project, [b"waiting"]))
+    await asyncio.sleep(0.01)
+    writers = [t for t in asyncio.all_tasks() if t.get_name() == "doc-appends"]
+    assert len(writers) == 1
+    writers[0].cancel()  # as at shutdown
+    results = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 5)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
