@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test lint bench chromium inspector
+.PHONY: install serve test lint bench chromium native-toolchain inspector
 
 $(BIN)/flowai: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,11 +43,18 @@ chromium:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	fi
 
-test: install tests/interop/node_modules/.package-lock.json client/node_modules/.package-lock.json inspector/node_modules/.package-lock.json chromium
+# The C load generator of bench/native/ (built on first use by bench/native_gen.py, and by
+# its test) needs a C compiler and libcrypto's headers.
+native-toolchain:
+	@if ! command -v cc >/dev/null || [ ! -f /usr/include/openssl/evp.h ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc libssl-dev; \
+	fi
+
+test: install tests/interop/node_modules/.package-lock.json client/node_modules/.package-lock.json inspector/node_modules/.package-lock.json chromium native-toolchain
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	cd client && npm run --silent build
 	$(BIN)/python -m pytest
 
-bench: install tests/interop/node_modules/.package-lock.json
+bench: install tests/interop/node_modules/.package-lock.json native-toolchain
 	$(BIN)/python -m bench.run_all

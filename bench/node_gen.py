@@ -91,14 +91,17 @@ def _pinned(cpus: set[int] | None) -> Any:
 
 async def start(script: str, count: int, *, cpus: set[int] | None) -> list[Generator]:
     """``count`` ``bench/node/<script>`` processes, waiting for their first input."""
-    node = node_binary()
+    return await spawn([node_binary(), str(NODE_DIR / script), "-"], count, cpus=cpus)
+
+
+async def spawn(argv: Sequence[str], count: int, *, cpus: set[int] | None) -> list[Generator]:
+    """``count`` processes of ``argv`` that speak the line protocol above (the Node scripts,
+    or ``bench/native``'s programs)."""
     generators: list[Generator] = []
     try:
         for _ in range(count):
             process = await asyncio.create_subprocess_exec(
-                node,
-                str(NODE_DIR / script),
-                "-",
+                *argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 limit=LINE_BYTES_MAX,

@@ -1,24 +1,30 @@
-"""Join storms with the Node load generator: ours against the reference server and the bare
-relay, with per-client members and tokens and with one shared token, at 500 and 2,000 clients.
+"""Join storms: ours against the reference server and the bare relay, with per-client members
+and tokens and with one shared token, at 500 and 2,000 clients.
 
     python -m bench.storm_bench           (from the repository root, in the virtualenv)
 
 The servers are ``bench.sync_bench``'s (ours: ``flowai serve`` on a fresh PostgreSQL database;
 reference: ``@y/websocket-server``; bare: ``bench.bare_relay``), all started at once and kept
-running, each pinned to the CPUs the load generator does not use. The clients are
-``bench/node/storm.mjs`` (y-websocket framing: sync step 1 on open, the server's step 1
-answered, synced on the first step 2), ``--generators`` Node processes pinned to the first CPU,
-kept up for the whole run, given their urls before each storm, then told to go at once. The
-client is ``--client raw`` (default: ``bench/node/rawws.mjs``, a lean RFC 6455 client on a bare
-TCP socket) or ``--client ws`` (the ``ws`` library, which costs about as much CPU per
-connection as the servers spend per join, so it can set the pace itself).
+running, each pinned to the CPUs the load generator does not use. The clients (y-websocket
+framing: sync step 1 on open, the server's step 1 answered, synced on the first step 2) live in
+``--generators`` load generator processes pinned to the first CPU, kept up for the whole run,
+given their urls before each storm, then told to go at once. ``--client native`` (default:
+``bench/native/storm.c``, compiled on first use) costs a quarter of the CPU per client that
+any server spends per join, so the servers set the pace; ``--client raw`` (Node,
+``bench/node/rawws.mjs``, a lean RFC 6455 client on a bare TCP socket) and ``--client ws``
+(Node, the ``ws`` library) cost about as much as the servers, enough to set the pace
+themselves when the servers are fast (one shared token).
+
+Before the 500-client parts, ``--warmup`` (10) unmeasured storms per server, on rooms of their
+own: servers are measured warm, as they run in production (the reference's JIT is not warm
+after one storm).
 
 Parts (``--parts``):
 
 - own: ``--clients`` (500) clients, each its own member and token, storm a room not in memory
   (ours: made earlier and unloaded since, so the storm loads it from the database; the others:
   a room name not used before), then, as soon as they have closed, the same storm on the room
-  the first left loaded (warm; for ours the tokens are cached by then). ``--rounds`` (5) rounds,
+  the first left loaded (warm; for ours the tokens are cached by then). ``--rounds`` (9) rounds,
   the servers taking turns round by round (ours, reference, bare, next round), so a slow spell
   of the shared machine falls on all three;
 - shared: the same with one token for every client of a room (one user's sockets; ours runs
@@ -30,8 +36,9 @@ Parts (``--parts``):
 
 For each storm: all-synced time (from "go" to the last client's step 2), the p99 of the
 per-client times, the CPU time the server used meanwhile, and the CPU time the load
-generator used (its own ``process.cpuUsage``), so the report shows whether the generator or
-the server set the pace. Writes ``bench/results/storm.md``. Bounded: about four minutes.
+generator used (its own, from ``getrusage`` or ``process.cpuUsage``), so the report shows
+whether the generator or the server set the pace. Writes ``bench/results/storm.md``.
+Bounded: about four minutes.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import node_gen, procstat
+from bench import native_gen, node_gen, procstat
 from bench.loadgen import percentile
 from bench.sync_bench import (
     COLD_AFTER_S,
@@ -213,6 +220,26 @@ async def run_part(
     return figures
 
 
+async def warm_up(
+    servers: dict[str, Server], rooms: dict[str, list[RoomUrls]], args: argparse.Namespace
+) -> None:
+    """Unmeasured storms on rooms of their own, so that every server is measured as it runs in
+    production: warm. The reference's JIT needs them most (its first storms, against clients
+    that all arrive within milliseconds, take two to three times as long as its later ones)."""
+    for name, server in servers.items():
+        for url_for in rooms[name]:
+            storm = await run_storm(
+                server,
+                url_for,
+                args.clients,
+                args.gens,
+                client=args.client,
+                deflate=not args.no_deflate,
+            )
+            log("warm-up: " + _describe(name, "cold", storm))
+            await asyncio.sleep(STORM_PAUSE_S)
+
+
 # -- report ----------------------------------------------------------------------------------
 
 
@@ -282,6 +309,8 @@ def _table(storms: dict[str, list[Storm]], memory: bool = False) -> list[str]:
 
 
 def _client(args: argparse.Namespace) -> str:
+    if args.client == "native":
+        return "the C client (`bench/native/storm.c`, no compression offered)"
     if args.client == "raw":
         return "the lean client (`bench/node/rawws.mjs`, no compression offered)"
     offer = "no compression offered" if args.no_deflate else "offering permessage-deflate"
@@ -296,16 +325,18 @@ def _argv() -> str:
 def report(parts: dict[str, PartFigures], args: argparse.Namespace, elapsed_s: float) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        "# Join storms (Node load generator)",
+        "# Join storms",
         "",
         f"`python -m bench.storm_bench{_argv()}` on {when}: {os.cpu_count()} CPUs, {_versions()}; "
         f"{args.placement}; {args.generators} generator process(es) of {_client(args)}; "
-        f"{args.limits}. Whole run {elapsed_s:.0f} s; load average (1/5/15 min) "
+        f"{args.limits}; {args.warmup} unmeasured warm-up storms per server before the "
+        f"{args.clients}-client parts. Whole run {elapsed_s:.0f} s; load average (1/5/15 min) "
         f"{args.load_before} before, {_load()} after.",
         "",
         "All synced: from the word go to the last client's sync step 2. Server CPU: the "
-        "server process's CPU time over the same window; generator CPU: the Node "
-        "processes' own. Median over the rounds, the servers taking turns round by round.",
+        "server process's CPU time over the same window; generator CPU: the load "
+        "generator processes' own. Median over the rounds, the servers taking turns round "
+        "by round.",
         "",
     ]
     titles = {
@@ -383,9 +414,14 @@ async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="flowai-storm-") as tmp:
         try:
             async with contextlib.AsyncExitStack() as stack:
-                args.gens = await node_gen.start(
-                    "storm.mjs", args.generators, cpus=args.loadgen_cpus
-                )
+                if args.client == "native":
+                    args.gens = await native_gen.start(
+                        "storm", args.generators, cpus=args.loadgen_cpus
+                    )
+                else:
+                    args.gens = await node_gen.start(
+                        "storm.mjs", args.generators, cpus=args.loadgen_cpus
+                    )
                 stack.push_async_callback(node_gen.stop_all, args.gens)
                 servers: dict[str, Server] = {}
                 for name in args.servers:
@@ -408,9 +444,14 @@ async def main_async(args: argparse.Namespace) -> int:
                     part: await _rooms(servers, count, clients, shared=shared)
                     for part, count, clients, shared in plan
                 }
+                warmup = await _rooms(servers, args.warmup, args.clients, shared=False)
                 await asyncio.sleep(COLD_AFTER_S)
                 for part, _count, clients, _shared in plan:
                     big = part == "big"
+                    if not big and warmup:
+                        # After the big storms, which read memory on a heap no storm grew.
+                        await warm_up(servers, warmup, args)
+                        warmup = {}
                     log(f"part {part}: {clients} clients")
                     parts[part] = await run_part(
                         servers,
@@ -451,18 +492,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default=",".join(SERVERS), type=_names(SERVERS))
     parser.add_argument("--parts", default=",".join(PARTS), type=_names(PARTS))
     parser.add_argument("--clients", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--big-clients", type=int, default=2000)
     parser.add_argument("--big-rounds", type=int, default=3)
+    parser.add_argument(
+        "--warmup", type=int, default=10, help="unmeasured storms per server before the rounds"
+    )
     parser.add_argument(
         "--generators", type=int, default=1, help="Node processes the clients are dealt over"
     )
     parser.add_argument(
         "--client",
-        choices=("raw", "ws"),
-        default="raw",
-        help="the Node client: raw (bench/node/rawws.mjs, lean, offers no compression) or ws "
-        "(the library, offers permessage-deflate unless --no-deflate)",
+        choices=("native", "raw", "ws"),
+        default="native",
+        help="the clients: native (bench/native/storm.c, the cheapest per client), raw (Node, "
+        "bench/node/rawws.mjs) or ws (Node, the library, offers permessage-deflate unless "
+        "--no-deflate); native and raw offer no compression",
     )
     parser.add_argument("--no-deflate", action="store_true", help="ws clients offer no compression")
     parser.add_argument("--no-pin", action="store_true", help="let the scheduler place processes")
@@ -470,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if min(args.clients, args.rounds, args.big_clients, args.big_rounds, args.generators) < 1:
         parser.error("counts must be at least 1")
+    if args.warmup < 0:
+        parser.error("--warmup must be at least 0")
     return asyncio.run(main_async(args))
 
 

@@ -1,6 +1,7 @@
-"""The Node load generators of ``bench/`` against the real server: every client of a storm
-syncs with either client library, a refused one is reported rather than counted, and the
-fan-out writer's edits reach every observer and the server's document."""
+"""The load generators of ``bench/`` against the real server: every client of a storm syncs
+with each client (the two Node ones and the C one of ``bench/native``), a refused one is
+reported rather than counted, and the fan-out writer's edits reach every observer and the
+server's document."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from pycrdt import Map
 
-from bench import node_gen
+from bench import native_gen, node_gen
 from tests.support.server import RunningServer
 from tests.support.yclient import YClient
 
@@ -30,7 +31,10 @@ async def _members(server: RunningServer, count: int) -> tuple[str, list[str]]:
 
 
 async def _storm(urls: list[str], client: str) -> dict[str, Any]:
-    gens = await node_gen.start("storm.mjs", 1, cpus=None)
+    if client == "native":
+        gens = await native_gen.start("storm", 1, cpus=None)
+    else:
+        gens = await node_gen.start("storm.mjs", 1, cpus=None)
     try:
         await node_gen.hand_out(gens, [{"urls": urls, "timeout_ms": 20_000, "client": client}])
         await node_gen.say_all(gens, "go")
@@ -43,7 +47,7 @@ async def _storm(urls: list[str], client: str) -> dict[str, Any]:
         await node_gen.stop_all(gens)
 
 
-@pytest.mark.parametrize("client", ["raw", "ws"])
+@pytest.mark.parametrize("client", ["raw", "ws", "native"])
 async def test_every_client_of_a_storm_syncs(server: RunningServer, client: str) -> None:
     _, urls = await _members(server, 12)
 
@@ -55,7 +59,7 @@ async def test_every_client_of_a_storm_syncs(server: RunningServer, client: str)
     assert result["all_synced_ms"] == max(result["synced_ms"])
 
 
-@pytest.mark.parametrize("client", ["raw", "ws"])
+@pytest.mark.parametrize("client", ["raw", "ws", "native"])
 async def test_a_refused_client_is_reported_and_not_counted(
     server: RunningServer, client: str
 ) -> None:
@@ -104,3 +108,21 @@ async def test_the_writers_edits_reach_every_observer_and_the_document(
         assert reader.doc.get("bench", type=Map)["w0"].startswith("@@9:")
     finally:
         await reader.close()
+
+
+async def test_the_native_client_reports_a_refused_upgrade_and_a_closed_port(
+    server: RunningServer,
+) -> None:
+    _, urls = await _members(server, 2)
+    not_found = f"ws://127.0.0.1:{server.port}/elsewhere"
+    # Port 1: nothing listens there, the connect is refused.
+    closed_port = "ws://127.0.0.1:1/ws/x"
+
+    result = await _storm([urls[0], not_found, closed_port, urls[1]], "native")
+
+    assert result["synced"] == 2
+    assert result["synced_ms"][1] is None and result["synced_ms"][2] is None
+    assert result["error_count"] == 2
+    errors = sorted(result["errors"])
+    assert errors[0].startswith("client 1: HTTP 404"), errors
+    assert errors[1].startswith("client 2: connect:"), errors
