@@ -9,8 +9,8 @@ running, each pinned to the CPUs the load generator does not use. The clients (y
 framing: sync step 1 on open, the server's step 1 answered, synced on the first step 2) live in
 ``--generators`` load generator processes pinned to the first CPU, kept up for the whole run,
 given their urls before each storm, then told to go at once. ``--client native`` (default:
-``bench/native/storm.c``, compiled on first use) costs a quarter of the CPU per client that
-any server spends per join, so the servers set the pace; ``--client raw`` (Node,
+``bench/native/storm.c``, compiled on first use) costs a quarter to a half of the CPU per
+client that any server spends per join, so the servers set the pace; ``--client raw`` (Node,
 ``bench/node/rawws.mjs``, a lean RFC 6455 client on a bare TCP socket) and ``--client ws``
 (Node, the ``ws`` library) cost about as much as the servers, enough to set the pace
 themselves when the servers are fast (one shared token).
