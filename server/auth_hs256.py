@@ -120,8 +120,10 @@ def _json_segment(text: str) -> dict[str, object] | None:
     if data is None:
         return None
     try:
-        value = json.loads(data)
-    except ValueError:  # not JSON, or not UTF-8
+        # Decoded first: given bytes, json.loads sniffs for UTF-16 and UTF-32 in Python, which
+        # doubled its cost. A payload in those (or with a BOM) is not taken here; PyJWT decides.
+        value = json.loads(data.decode("utf-8"))
+    except ValueError:  # not UTF-8, or not JSON
         return None
     return value if isinstance(value, dict) else None
 

@@ -177,16 +177,17 @@ class _ServerProtocol(ServerProtocol):
     ) -> _ServerProtocol:
         """``cls(state=OPEN, extensions=extensions, max_size=max_size)`` in a third of the
         time (a join storm builds one per joiner): a copy of one built that way, with its own
-        id, parser and buffers. What the constructor sets on top of those is the same for
-        every connection: limits, the shared extension factories and logger, no state."""
+        parser and buffers (and id, drawn when read). What the constructor sets on top of
+        those is the same for every connection: limits, the shared extension factories and
+        logger, no state."""
         key = (extensions is not None, max_size)
         template = cls._opened.get(key)
         if template is None:
             built = cls(state=State.OPEN, extensions=extensions, max_size=max_size)
-            template = cls._opened[key] = dict(built.__dict__)
+            template = {k: v for k, v in built.__dict__.items() if k != "_id"}
+            cls._opened[key] = template
         ws = cls.__new__(cls)
         ws.__dict__.update(template)
-        ws.id = uuid.uuid4()
         ws.debug = ws.logger.isEnabledFor(logging.DEBUG)
         ws.extensions = []
         ws.reader = StreamReader()
@@ -195,6 +196,19 @@ class _ServerProtocol(ServerProtocol):
         ws.parser = ws.parse()
         next(ws.parser)
         return ws
+
+    @property
+    def id(self) -> uuid.UUID:
+        """websockets' id of the connection, for its debug logs: drawn when first read. A
+        uuid4 is a system call and an object per joiner of a storm, and nothing else reads it."""
+        found: uuid.UUID | None = self.__dict__.get("_id")
+        if found is None:
+            found = self.__dict__["_id"] = uuid.uuid4()
+        return found
+
+    @id.setter
+    def id(self, value: uuid.UUID) -> None:
+        self.__dict__["_id"] = value
 
     def fail(self, code: int, reason: str = "") -> None:
         if code == WsCloseCode.MESSAGE_TOO_BIG:

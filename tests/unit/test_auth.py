@@ -12,6 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from server import auth
 from server.auth import AuthError, Identity, TokenVerifier, mint_token
 
 SECRET = "unit-test-secret-with-enough-length-000"
@@ -151,6 +152,19 @@ async def test_cached_verification_still_honours_expiry() -> None:
     with pytest.raises(AuthError) as err:
         await verifier.verify(token)
     assert err.value.code == "token_expired"
+
+
+def test_a_full_cache_of_verified_tokens_drops_the_oldest() -> None:
+    verifier = TokenVerifier(SECRET, audience="authenticated")
+    count = auth._VERIFIED_CACHE_MAX + 10
+    tokens = [mint_token(SECRET, f"user-{i}") for i in range(count)]
+    for token in tokens:
+        verifier.verify_now(token)
+    cached = list(verifier._verified)
+    assert len(cached) == auth._VERIFIED_CACHE_MAX
+    assert cached == tokens[10:]  # the first ten went, oldest first
+    assert verifier.verify_now(tokens[0]) == Identity(user_id="user-0")  # verified again
+    assert tokens[10] not in verifier._verified and tokens[0] in verifier._verified
 
 
 async def test_expiry_is_checked_against_the_verifiers_clock_for_every_token() -> None:

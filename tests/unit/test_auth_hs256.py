@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 
 import jwt
 import pytest
@@ -211,3 +212,36 @@ def test_a_segment_is_decoded_only_in_its_canonical_spelling(text: str) -> None:
 def test_segments_with_stray_low_bits_are_not_decoded() -> None:
     assert _segment("QQ") == b"A" and _segment("QR") is None and _segment("QUI") == b"AB"
     assert _segment("QUJ") is None and _segment("QUJD") == b"ABC" and _segment("Q") is None
+
+
+def _raw_token(payload: bytes) -> str:
+    """A token whose payload segment is ``payload`` as it is, correctly signed."""
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    signing_input = f"{header}.{_b64(payload)}"
+    signature = hmac.digest(SECRET.encode(), signing_input.encode(), hashlib.sha256)
+    return f"{signing_input}.{_b64(signature)}"
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode("utf-16"),
+        lambda text: text.encode("utf-32"),
+        lambda text: b"\xef\xbb\xbf" + text.encode(),  # UTF-8 with a byte order mark
+    ],
+    ids=["utf-16", "utf-32", "utf-8-bom"],
+)
+def test_leaves_payloads_that_are_not_plain_utf8_to_pyjwt(
+    encode: Callable[[str], bytes],
+) -> None:
+    token = _raw_token(encode(json.dumps(_claims())))
+    assert CHECK.accepted(token, time.time()) is None
+    # PyJWT reads such a payload (json.loads sniffs the encoding): it decides, not the check.
+    assert _pyjwt(token)[0] == "alice"
+
+
+def test_leaves_a_payload_that_is_not_unicode_to_pyjwt() -> None:
+    token = _raw_token(b'{"sub": "\xff", "exp": 4102444800}')
+    assert CHECK.accepted(token, time.time()) is None
+    with pytest.raises(jwt.PyJWTError):
+        _pyjwt(token)

@@ -14,8 +14,8 @@ from websockets.utils import apply_mask
 from server.close_codes import CloseCode
 from server.ws.connection import _ServerProtocol, _whole_binary_frame
 
-# State the constructor gives each protocol object of its own.
-_OWN = ("id", "reader", "events", "writes", "parser", "extensions")
+# State the constructor gives each protocol object of its own (``_id`` holds the id once read).
+_OWN = ("_id", "reader", "events", "writes", "parser", "extensions")
 
 
 @pytest.mark.parametrize("deflate", [False, True])
@@ -25,6 +25,9 @@ def test_a_copy_is_the_protocol_the_constructor_builds(deflate: bool) -> None:
     first = _ServerProtocol.opened(extensions, 1000)
     second = _ServerProtocol.opened(extensions, 1000)
     assert type(first) is _ServerProtocol
+    assert "_id" not in vars(first)  # drawn when read
+    assert first.id != second.id != built.id
+    assert first.id == first.id  # and then kept
     assert set(vars(first)) == set(vars(built))
     for name, value in vars(built).items():
         if name in _OWN:
@@ -32,7 +35,6 @@ def test_a_copy_is_the_protocol_the_constructor_builds(deflate: bool) -> None:
             assert getattr(first, name) is not getattr(second, name)
         else:
             assert getattr(first, name) == value, name
-    assert first.id != second.id
     assert first.state is State.OPEN
 
 
