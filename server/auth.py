@@ -60,7 +60,7 @@ class TokenVerifier:
         self._hs256 = HS256Check(secret.encode(), audience, issuer, leeway_s)
         # Oldest first. An OrderedDict because a full cache drops its oldest entry on every
         # insert, and on a plain dict ``next(iter(...))`` walks past every slot freed at the
-        # front since its last resize (2.5 µs an insert at 4,096 entries, against 0.3 µs).
+        # front since its last resize (2.5-4.7 µs an insert at 4,096 entries, against 0.8).
         self._verified: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
         self._token_bytes_max = token_bytes_max
         # Seconds since the epoch, as ``exp`` counts them.
