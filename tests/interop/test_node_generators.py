@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from pycrdt import Map
 
-from bench import native_gen, node_gen
+from bench import node_gen
+from bench.storm_bench import start_generators
 from tests.support.server import RunningServer
 from tests.support.yclient import YClient
 
@@ -31,10 +32,7 @@ async def _members(server: RunningServer, count: int) -> tuple[str, list[str]]:
 
 
 async def _storm(urls: list[str], client: str) -> dict[str, Any]:
-    if client == "native":
-        gens = await native_gen.start("storm", 1, cpus=None)
-    else:
-        gens = await node_gen.start("storm.mjs", 1, cpus=None)
+    gens = await start_generators(client, 1, cpus=None)
     try:
         await node_gen.hand_out(gens, [{"urls": urls, "timeout_ms": 20_000, "client": client}])
         await node_gen.say_all(gens, "go")
