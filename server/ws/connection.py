@@ -417,6 +417,20 @@ class WebSocketConnection(asyncio.Protocol):
         # answered within the grace period, drop the socket.
         self._close_timer = self._loop.call_later(_CLOSE_GRACE_S, transport.abort)
 
+    def _linger(self, transport: asyncio.Transport) -> None:
+        """The server failed the connection (a message too big, a protocol error) while the
+        client may still be sending: end the writing side only, and read and drop the rest
+        until the client closes, or for the grace period.
+
+        Closing a socket with unread bytes makes the kernel answer with a reset, which can
+        reach the client before it read the close frame: it would see 1006, which it retries,
+        instead of 4413, which it does not."""
+        if transport.can_write_eof():
+            transport.write_eof()
+        transport.resume_reading()  # websockets discards what comes
+        if self._close_timer is None:
+            self._close_timer = self._loop.call_later(_CLOSE_GRACE_S, transport.abort)
+
     def _leave(self) -> None:
         services = self.services
         services.idle.discard(self)
@@ -433,7 +447,10 @@ class WebSocketConnection(asyncio.Protocol):
             self._write_out()
             if not chunk:
                 self._uncork()
-                transport.close()
+                if self._ws.parser_exc is None:
+                    transport.close()
+                else:
+                    self._linger(transport)
             elif self._corked is not None:
                 self._corked.append(chunk)
             else:

@@ -284,3 +284,32 @@ async def test_an_endless_upgrade_head_is_answered_431(server: RunningServer) ->
         await asyncio.wait_for(reader.read(), 10)  # the rest of the answer, then the close
     finally:
         writer.close()
+
+
+async def test_a_message_too_big_is_closed_cleanly_while_the_client_still_sends_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The server fails the connection on the frame's header, with megabytes still to come.
+    The client must read the 4413 close frame and then an end of stream, not a reset (which
+    the official client reports as 1006 and retries)."""
+    settings = make_settings(tmp_path, database_url=database_url, message_bytes_max=64 * 1024)
+    async with run_server(settings) as server:
+        pid = await server.create_project("alice")
+        client = ClientProtocol(parse_uri(server.ws_url(pid, "alice")))
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            client.send_request(client.connect())
+            writer.write(b"".join(client.data_to_send()))
+            async with asyncio.timeout(10):
+                while client.state is not State.OPEN:
+                    client.receive_data(await reader.read(65536))
+                # Far more than the socket buffers hold: the server has unread bytes when it
+                # decides, and the write below only completes if the server keeps reading.
+                writer.write(Frame(Opcode.BINARY, b"\x00" * (8 << 20)).serialize(mask=True))
+                await writer.drain()
+                while data := await reader.read(65536):
+                    client.receive_data(data)
+        finally:
+            writer.close()
+        assert client.close_rcvd is not None
+        assert client.close_rcvd.code == CloseCode.MESSAGE_TOO_BIG
