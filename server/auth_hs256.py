@@ -23,6 +23,7 @@ import re
 import string
 from dataclasses import dataclass, field
 
+_JSON = json.JSONDecoder()
 # Unpadded base64url: what a JWS compact serialisation holds.
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _HEADER_KEYS = frozenset(("alg", "typ", "kid"))
@@ -41,6 +42,10 @@ class HS256Check:
     issuer: str | None
     leeway_s: float
     _known_headers: set[str] = field(default_factory=set, compare=False, repr=False)
+    _mac: _KeyedSha256 = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_mac", _KeyedSha256(self.key))
 
     def accepted(self, token: str, now: float) -> tuple[str, int] | None:
         """``(sub, exp)`` of a token that is certainly valid at ``now``, else None."""
@@ -52,7 +57,7 @@ class HS256Check:
         if not known and not _header_accepted(header_b64):
             return None
         signature = _segment(signature_b64)
-        expected = hmac.digest(self.key, f"{header_b64}.{payload_b64}".encode(), hashlib.sha256)
+        expected = self._mac.digest(f"{header_b64}.{payload_b64}".encode())
         if signature is None or not hmac.compare_digest(signature, expected):
             return None
         claims = _json_segment(payload_b64)
@@ -81,6 +86,36 @@ class HS256Check:
         if self.issuer is not None and claims.get("iss") != self.issuer:
             return None
         return sub, exp
+
+
+class _KeyedSha256:
+    """HMAC-SHA256 under one key, its padded-key hash states computed once (RFC 2104).
+
+    ``hmac.digest`` sets up OpenSSL's HMAC for the key on every call: 3 µs a token, against 1
+    for copying the two prepared states (the construction the standard library's own
+    ``hmac.HMAC`` uses without OpenSSL)."""
+
+    __slots__ = ("_inner", "_outer")
+
+    _BLOCK = 64  # SHA-256's block size in bytes
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > self._BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(self._BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 def _header_accepted(header_b64: str) -> bool:
@@ -122,10 +157,13 @@ def _json_segment(text: str) -> dict[str, object] | None:
     try:
         # Decoded first: given bytes, json.loads sniffs for UTF-16 and UTF-32 in Python, which
         # doubled its cost. A payload in those (or with a BOM) is not taken here; PyJWT decides.
-        value = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        # raw_decode is json.loads without its two whitespace scans (a third of its cost for
+        # a token's claims); a payload with whitespace around its object is left to PyJWT.
+        value, end = _JSON.raw_decode(text)
     except ValueError:  # not UTF-8, or not JSON
         return None
-    return value if isinstance(value, dict) else None
+    return value if end == len(text) and isinstance(value, dict) else None
 
 
 def _audience_matches(claim: object, audience: str) -> bool:

@@ -16,7 +16,7 @@ from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 from server.auth import mint_token
-from server.auth_hs256 import HS256Check, _segment
+from server.auth_hs256 import HS256Check, _KeyedSha256, _segment
 
 SECRET = "unit-test-secret-with-enough-length-000"
 LEEWAY_S = 30
@@ -242,6 +242,36 @@ def test_leaves_payloads_that_are_not_plain_utf8_to_pyjwt(
 
 def test_leaves_a_payload_that_is_not_unicode_to_pyjwt() -> None:
     token = _raw_token(b'{"sub": "\xff", "exp": 4102444800}')
+    assert CHECK.accepted(token, time.time()) is None
+    with pytest.raises(jwt.PyJWTError):
+        _pyjwt(token)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=150), st.binary(max_size=300))
+def test_the_prepared_mac_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    # Keys shorter than, as long as and longer than SHA-256's 64-byte block.
+    assert _KeyedSha256(key).digest(message) == hmac.digest(key, message, hashlib.sha256)
+
+
+@pytest.mark.parametrize("length", [32, 63, 64, 65, 200])
+def test_takes_tokens_signed_with_keys_of_any_length(length: int) -> None:
+    secret = "k" * length  # PyJWT warns of keys under 32 bytes
+    check = HS256Check(secret.encode(), "authenticated", None, LEEWAY_S)
+    token = mint_token(secret, "alice")
+    assert check.accepted(token, time.time()) == _pyjwt(token, check)
+    assert check.accepted(mint_token(secret + "x", "alice"), time.time()) is None
+
+
+@pytest.mark.parametrize("padding", [" ", "\n", "\t "])
+def test_leaves_a_payload_with_whitespace_around_it_to_pyjwt(padding: str) -> None:
+    token = _raw_token(f"{padding}{json.dumps(_claims())}{padding}".encode())
+    assert CHECK.accepted(token, time.time()) is None
+    assert _pyjwt(token)[0] == "alice"
+
+
+def test_leaves_a_payload_with_text_after_its_object_to_pyjwt() -> None:
+    token = _raw_token(json.dumps(_claims()).encode() + b"{}")
     assert CHECK.accepted(token, time.time()) is None
     with pytest.raises(jwt.PyJWTError):
         _pyjwt(token)
