@@ -109,9 +109,10 @@ def app_from_environment() -> FastAPI:
 
 
 # Net allocations of container objects between young collections (CPython's default: 700).
-# A join storm allocates a few dozen per joiner, almost all of which live as long as the
-# connection: a 500-client storm ran 18 collections (~10 ms, 7 % of its CPU) that freed
-# nothing. Cyclic garbage waits for at most this many objects longer (a few MB at worst).
+# A join storm allocates a few dozen per joiner, most of which live as long as the
+# connection: a 500-client storm ran 18 collections (~10 ms, 7 % of its CPU), each walking
+# objects that were still in use. Cyclic garbage waits for at most this many allocations
+# longer (a few MB at worst).
 _YOUNG_COLLECTION_THRESHOLD = 20_000
 
 

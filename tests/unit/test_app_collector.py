@@ -21,5 +21,5 @@ def test_the_start_up_heap_is_frozen_and_young_collections_are_rarer() -> None:
         [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=True
     )
     before, after, older_kept, threshold, frozen = done.stdout.split()
-    assert (before, after, older_kept, frozen) == ("700", threshold, "True", "True")
-    assert int(threshold) > 700
+    assert (after, older_kept, frozen) == (threshold, "True", "True")
+    assert int(after) > int(before)  # CPython's default is 700 (2,000 from 3.14)
