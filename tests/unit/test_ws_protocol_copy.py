@@ -12,7 +12,7 @@ from websockets.protocol import State
 from websockets.utils import apply_mask
 
 from server.close_codes import CloseCode
-from server.ws.connection import _ServerProtocol, _whole_binary_frame
+from server.ws.connection import _ServerProtocol, _whole_binary_frames
 
 # State the constructor gives each protocol object of its own (``_id`` holds the id once read).
 _OWN = ("_id", "reader", "events", "writes", "parser", "extensions")
@@ -81,41 +81,68 @@ _frames = st.builds(
 )
 
 
-@settings(max_examples=500)
-@given(st.lists(_frames, min_size=1, max_size=2), st.integers(0, 1), st.sampled_from([100, 200]))
-def test_a_whole_binary_frame_is_what_websockets_reads(
+def _events(ws: _ServerProtocol) -> list[tuple[Opcode, bool, bytes]]:
+    return [(e.opcode, e.fin, bytes(e.data)) for e in ws.events_received()]
+
+
+@settings(max_examples=800)
+@given(st.lists(_frames, min_size=1, max_size=4), st.integers(0, 2), st.sampled_from([100, 200]))
+def test_whole_binary_frames_are_what_websockets_reads(
     frames: list[bytes], cut: int, max_size: int
 ) -> None:
     data = b"".join(frames)
-    # Something already received: a first frame, or part of one, or nothing.
-    before = frames[0][: len(frames[0]) // 2] if cut else b""
+    # Something already received: a first frame, or part of one, or nothing; and the read
+    # may end within its last frame.
+    before = frames[0][: len(frames[0]) // 2] if cut == 1 else b""
+    if cut == 2:
+        data = data[:-1]
     ours, theirs = _ServerProtocol.opened(None, max_size), _ServerProtocol.opened(None, max_size)
     for ws in (ours, theirs):
         ws.receive_data(before)
         ws.events_received()
-    message = _whole_binary_frame(ours, data)
-    if message is None:
-        return
+    messages, taken = _whole_binary_frames(ours, data)
+    assert 0 <= taken <= len(data)
+    assert bool(messages) == bool(taken)
+    # What is left is read by websockets, from the start of a frame.
+    ours.receive_data(data[taken:])
     theirs.receive_data(data)
-    events = theirs.events_received()
-    assert [(e.opcode, e.fin, bytes(e.data)) for e in events] == [(Opcode.BINARY, True, message)]
-    assert theirs.parser_exc is None and theirs.data_to_send() == []
-    assert theirs.current_size is None and not theirs.reader.buffer
+    assert _events(theirs) == [(Opcode.BINARY, True, m) for m in messages] + _events(ours)
+    assert ours.data_to_send() == theirs.data_to_send()
+    assert (ours.parser_exc is None) == (theirs.parser_exc is None)
+    assert ours.state is theirs.state and ours.current_size == theirs.current_size
+    assert ours.reader.buffer == theirs.reader.buffer
 
 
 def test_the_usual_frames_are_read_without_the_parser() -> None:
     ws = _ServerProtocol.opened(None, 1000)
     for payload in (b"\x00\x00\x01\x00", bytes(125), bytes(126), bytes(1000)):
-        assert _whole_binary_frame(ws, _masked(payload)) == payload
-    assert _whole_binary_frame(ws, _masked(bytes(1001))) is None  # over the limit
-    assert _whole_binary_frame(ws, Frame(Opcode.BINARY, b"x").serialize(mask=False)) is None
+        assert _whole_binary_frames(ws, _masked(payload)) == ([payload], len(_masked(payload)))
+    # A join's step 1 and its answer to ours, in one read; then part of the next frame.
+    two = _masked(b"\x00\x00\x01\x00") + _masked(b"\x00\x01\x02\x00\x00")
+    assert _whole_binary_frames(ws, two) == (
+        [b"\x00\x00\x01\x00", b"\x00\x01\x02\x00\x00"],
+        len(two),
+    )
+    assert _whole_binary_frames(ws, two + _masked(b"xyz")[:5]) == (
+        [b"\x00\x00\x01\x00", b"\x00\x01\x02\x00\x00"],
+        len(two),
+    )
+    ping = Frame(Opcode.PING, b"").serialize(mask=True)
+    assert _whole_binary_frames(ws, _masked(b"a") + ping + _masked(b"b")) == (
+        [b"a"],
+        len(_masked(b"a")),
+    )
+    assert _whole_binary_frames(ws, _masked(bytes(1001))) == ([], 0)  # over the limit
+    assert _whole_binary_frames(ws, _masked(b"a") + _masked(bytes(1001)))[0] == [b"a"]
+    unmasked = Frame(Opcode.BINARY, b"x").serialize(mask=False)
+    assert _whole_binary_frames(ws, unmasked) == ([], 0)
     ws.receive_data(Frame(Opcode.BINARY, b"a", fin=False).serialize(mask=True))
-    assert _whole_binary_frame(ws, _masked(b"b")) is None  # a fragmented message is open
+    assert _whole_binary_frames(ws, _masked(b"b")) == ([], 0)  # a fragmented message is open
     # Within a frame with nothing left in the buffer: its head and length are taken.
     within = _ServerProtocol.opened(None, 1000)
     within.receive_data(_masked(bytes(200))[:4])
     assert not within.reader.buffer
-    assert _whole_binary_frame(within, _masked(b"c")) is None
+    assert _whole_binary_frames(within, _masked(b"c")) == ([], 0)
 
 
 def _masked(payload: bytes) -> bytes:
