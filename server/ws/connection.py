@@ -91,8 +91,7 @@ _CLOSE_CODES = {
 
 # Where websockets' frame parser waits between frames (``_whole_binary_frames``).
 _AT_REST = StreamReader.at_eof.__code__
-_NO_FRAMES: tuple[list[bytes], int] = ([], 0)
-_NO_LIMIT = 1 << 64  # above any frame's length
+_NO_FRAMES: tuple[Sequence[bytes], int] = ((), 0)
 
 
 def _parser_at_rest(ws: ServerProtocol) -> bool:
@@ -105,7 +104,7 @@ def _parser_at_rest(ws: ServerProtocol) -> bool:
     return getattr(waiting, "gi_code", None) is _AT_REST
 
 
-def _whole_binary_frames(ws: ServerProtocol, data: bytes) -> tuple[list[bytes], int]:
+def _whole_binary_frames(ws: ServerProtocol, data: bytes) -> tuple[Sequence[bytes], int]:
     """The messages of the whole binary frames (unfragmented, masked, under 64 KiB) that
     ``data`` starts with, arriving while websockets' parser waits for a new frame, and how
     many bytes they take; websockets parses the rest (a partial frame, any other frame).
@@ -129,13 +128,10 @@ def _whole_binary_frames(ws: ServerProtocol, data: bytes) -> tuple[list[bytes], 
         or ws.debug
     ):
         return _NO_FRAMES
-    limit = min(
-        _NO_LIMIT if ws.max_message_size is None else ws.max_message_size,
-        _NO_LIMIT if ws.max_fragment_size is None else ws.max_fragment_size,
-    )
+    max_message, max_fragment = ws.max_message_size, ws.max_fragment_size
     messages: list[bytes] = []
     start = 0
-    while size - start >= 6 and data[start] == 0x82:
+    while True:  # data[start] is 0x82 and at least 6 bytes are left
         length = data[start + 1] ^ 0x80  # 126 or more unless masked with a short length
         if length < 126:
             payload = start + 6
@@ -145,10 +141,16 @@ def _whole_binary_frames(ws: ServerProtocol, data: bytes) -> tuple[list[bytes], 
         else:
             break
         end = payload + length
-        if end > size or length > limit:
+        if (
+            end > size
+            or (max_message is not None and length > max_message)
+            or (max_fragment is not None and length > max_fragment)
+        ):
             break
         messages.append(apply_mask(data[payload:end], data[payload - 4 : payload]))
         start = end
+        if size - start < 6 or data[start] != 0x82:
+            break
     return messages, start
 
 

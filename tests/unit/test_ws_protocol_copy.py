@@ -116,33 +116,38 @@ def test_whole_binary_frames_are_what_websockets_reads(
 def test_the_usual_frames_are_read_without_the_parser() -> None:
     ws = _ServerProtocol.opened(None, 1000)
     for payload in (b"\x00\x00\x01\x00", bytes(125), bytes(126), bytes(1000)):
-        assert _whole_binary_frames(ws, _masked(payload)) == ([payload], len(_masked(payload)))
+        assert _taken(ws, _masked(payload)) == ([payload], len(_masked(payload)))
     # A join's step 1 and its answer to ours, in one read; then part of the next frame.
     two = _masked(b"\x00\x00\x01\x00") + _masked(b"\x00\x01\x02\x00\x00")
-    assert _whole_binary_frames(ws, two) == (
+    assert _taken(ws, two) == (
         [b"\x00\x00\x01\x00", b"\x00\x01\x02\x00\x00"],
         len(two),
     )
-    assert _whole_binary_frames(ws, two + _masked(b"xyz")[:5]) == (
+    assert _taken(ws, two + _masked(b"xyz")[:5]) == (
         [b"\x00\x00\x01\x00", b"\x00\x01\x02\x00\x00"],
         len(two),
     )
     ping = Frame(Opcode.PING, b"").serialize(mask=True)
-    assert _whole_binary_frames(ws, _masked(b"a") + ping + _masked(b"b")) == (
+    assert _taken(ws, _masked(b"a") + ping + _masked(b"b")) == (
         [b"a"],
         len(_masked(b"a")),
     )
-    assert _whole_binary_frames(ws, _masked(bytes(1001))) == ([], 0)  # over the limit
-    assert _whole_binary_frames(ws, _masked(b"a") + _masked(bytes(1001)))[0] == [b"a"]
+    assert _taken(ws, _masked(bytes(1001))) == ([], 0)  # over the limit
+    assert _taken(ws, _masked(b"a") + _masked(bytes(1001)))[0] == [b"a"]
     unmasked = Frame(Opcode.BINARY, b"x").serialize(mask=False)
-    assert _whole_binary_frames(ws, unmasked) == ([], 0)
+    assert _taken(ws, unmasked) == ([], 0)
     ws.receive_data(Frame(Opcode.BINARY, b"a", fin=False).serialize(mask=True))
-    assert _whole_binary_frames(ws, _masked(b"b")) == ([], 0)  # a fragmented message is open
+    assert _taken(ws, _masked(b"b")) == ([], 0)  # a fragmented message is open
     # Within a frame with nothing left in the buffer: its head and length are taken.
     within = _ServerProtocol.opened(None, 1000)
     within.receive_data(_masked(bytes(200))[:4])
     assert not within.reader.buffer
-    assert _whole_binary_frames(within, _masked(b"c")) == ([], 0)
+    assert _taken(within, _masked(b"c")) == ([], 0)
+
+
+def _taken(ws: _ServerProtocol, data: bytes) -> tuple[list[bytes], int]:
+    messages, taken = _whole_binary_frames(ws, data)
+    return list(messages), taken
 
 
 def _masked(payload: bytes) -> bytes:
