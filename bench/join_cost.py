@@ -8,8 +8,8 @@ real app (``flowai serve``'s, on a fresh PostgreSQL database) admits ``--joins``
 one live room, each fed its upgrade request and then, in one read, a y-websocket client's sync
 step 1 and its answer to ours (an empty step 2), straight into
 ``server.ws.connection.WebSocketConnection.data_received`` over a transport that records what
-is written (a cold room's joiners send their step 1 alone, before the room opens). Every join
-must be answered (101, greeting, sync step 2). Rounds:
+is written (the joiners that wait for a cold room to open send their step 1 alone, before it
+opens). Every join must be answered (101, greeting, sync step 2). Rounds:
 
 - new tokens: every join presents a token the server has not verified yet;
 - cached tokens: the same tokens again (a reconnect storm);
