@@ -19,13 +19,14 @@ import binascii
 import hashlib
 import hmac
 import json
-import re
 import string
 from dataclasses import dataclass, field
+from json.scanner import make_scanner
 
-_JSON = json.JSONDecoder()
-# Unpadded base64url: what a JWS compact serialisation holds.
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+# JSONDecoder.raw_decode without its Python frame: the scanner it calls (``(value, end)``,
+# StopIteration when no value starts at the index). typeshed types the argument as a scanner;
+# it is the decoder whose settings the scanner reads, as ``JSONDecoder`` itself passes it.
+_SCAN = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 _HEADER_KEYS = frozenset(("alg", "typ", "kid"))
 # Headers of accepted tokens remembered as such (an issuer uses one or a few; decoding one is a
 # third of a check). Only a token whose signature checked out adds one, so only the holder of
@@ -128,8 +129,11 @@ def _header_accepted(header_b64: str) -> bool:
     )
 
 
-# base64url to the standard alphabet binascii decodes.
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+# base64url to the standard alphabet binascii decodes, and what a base64url segment cannot hold
+# ("+", "/", "=") to a byte that strict decoding refuses.
+_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/***")
+# The padding of a segment by its length modulo 4 (1 cannot end one).
+_PADDING = (b"", b"", b"==", b"=")
 # By a segment's length modulo 4 (2 or 3: one or two bytes in its last group), the last
 # characters whose unused low bits are zero: those of the canonical spelling. A segment that
 # ends otherwise decodes too, to the same bytes as its canonical twin; it is not taken here.
@@ -143,11 +147,16 @@ _CANONICAL_LAST = {
 def _segment(text: str) -> bytes | None:
     """The bytes of a canonical unpadded base64url segment, else None."""
     rest = len(text) % 4
-    if rest == 1 or not _SEGMENT.fullmatch(text) or text[-1] not in _CANONICAL_LAST[rest]:
+    if rest == 1 or not text or not text.isascii() or text[-1] not in _CANONICAL_LAST[rest]:
         return None
-    # The alphabet and length are checked: this cannot fail (base64's wrappers around it
-    # cost more than the decoding).
-    return binascii.a2b_base64(text.encode("ascii").translate(_TO_STANDARD) + b"=" * (-rest % 4))
+    # Strict decoding checks the alphabet as it decodes (a regular expression first cost as
+    # much as the decoding).
+    try:
+        return binascii.a2b_base64(
+            text.encode("ascii").translate(_TO_STANDARD) + _PADDING[rest], strict_mode=True
+        )
+    except binascii.Error:
+        return None
 
 
 def _json_segment(text: str) -> dict[str, object] | None:
@@ -158,10 +167,10 @@ def _json_segment(text: str) -> dict[str, object] | None:
         # Decoded first: given bytes, json.loads sniffs for UTF-16 and UTF-32 in Python, which
         # doubled its cost. A payload in those (or with a BOM) is not taken here; PyJWT decides.
         text = data.decode("utf-8")
-        # raw_decode is json.loads without its two whitespace scans (a third of its cost for
+        # The scanner is json.loads without its two whitespace scans (a third of its cost for
         # a token's claims); a payload with whitespace around its object is left to PyJWT.
-        value, end = _JSON.raw_decode(text)
-    except ValueError:  # not UTF-8, or not JSON
+        value, end = _SCAN(text, 0)
+    except (ValueError, StopIteration):  # not UTF-8, or not JSON
         return None
     return value if end == len(text) and isinstance(value, dict) else None
 

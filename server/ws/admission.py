@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -101,19 +100,13 @@ def join_on_upgrade(
     conn.start_task(_open_safely(conn, token, project, saved))
 
 
-def _request_id() -> str:
-    """A connection's id in its log lines: 32 random hex digits, as a uuid4's hex, without
-    building the UUID (a fifth of the cost, once per joiner of a storm)."""
-    return os.urandom(16).hex()
-
-
 def _join_now(conn: Joiner, live: LiveRoom, can_edit: bool, saved: bool) -> None:
     """Join a live room at once: ``_open`` for an admission that waited for nothing."""
     contextvars.copy_context().run(_join_live, conn, live, can_edit, saved)
 
 
 def _join_live(conn: Joiner, live: LiveRoom, can_edit: bool, saved: bool) -> None:
-    log_context.request_id.set(_request_id())
+    log_context.request_id.set(log_context.connection_id())
     log_context.project_id.set(live.doc_id)
     services = conn.services
     services.idle.add(conn)
@@ -152,7 +145,7 @@ async def _open_safely(conn: Joiner, token: str | None, project: str, saved: boo
 
 
 async def _open(conn: Joiner, token: str | None, project: str, saved: bool) -> None:
-    log_context.request_id.set(_request_id())
+    log_context.request_id.set(log_context.connection_id())
     services = conn.services
     admitted = await _admit(conn, token, project)
     if conn.closing:  # the client left, or the server is stopping
