@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -11,6 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from server import collector
 from server.composition.build import build_services
 from server.composition.services import Services
 from server.http import ai as http_ai
@@ -39,7 +39,8 @@ _READY_TIMEOUT_S = 2.0
 def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -> FastAPI:
     """The ASGI app. ``freeze_heap`` is for a process that runs only this app (``flowai
     serve``): once started, everything allocated so far is moved out of the garbage
-    collector's reach, and young collections run less often (see ``_tune_collector``)."""
+    collector's reach, young collections run less often and, when the process is quiet, ahead
+    of time (see ``server.collector``)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -47,7 +48,9 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
         async with AsyncExitStack() as stack:
             app.state.services = services = await build_services(settings, stack)
             if freeze_heap:
-                _tune_collector()
+                collector.tune()
+                quiet = asyncio.create_task(collector.collect_when_quiet(), name="gc-when-quiet")
+                stack.callback(quiet.cancel)
             log.info("ready", extra={"host": settings.host, "port": settings.port})
             # The lifespan state: uvicorn hands it to the websocket protocol (``server.ws``).
             yield {"services": services}
@@ -106,25 +109,3 @@ def app_from_environment() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     return create_app(settings, freeze_heap=True)
-
-
-# Net allocations of container objects between young collections (CPython's default: 700).
-# A join storm allocates a few dozen per joiner, most of which live as long as the
-# connection: a 500-client storm ran 18 collections (~10 ms, 7 % of its CPU), each walking
-# objects that were still in use. Cyclic garbage waits for at most this many allocations
-# longer (a few MB at worst).
-_YOUNG_COLLECTION_THRESHOLD = 20_000
-
-
-def _tune_collector() -> None:
-    """Keep the start-up heap out of every later full garbage collection, and collect the
-    young generation less often.
-
-    The SDKs and their schemas leave ~190k long-lived objects; a full collection walks all of
-    them (~130 ms here) and a join storm allocates enough to trigger one or two, stalling every
-    connection. ``gc.freeze`` moves them to a generation the collector skips (what CPython's
-    documentation suggests for servers whose start-up heap lives as long as the process). The
-    older generations keep their thresholds, which count young collections."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(_YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
