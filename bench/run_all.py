@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 BENCHMARKS = [
+    ("CPU speed", ["bench.cpu_speed"]),
     ("sync", ["bench.sync_bench"]),
     ("join cost", ["bench.join_cost"]),
     ("storms (Node load generator)", ["bench.storm_bench"]),

@@ -24,9 +24,13 @@ Parts (``--parts``):
 - own: ``--clients`` (500) clients, each its own member and token, storm a room not in memory
   (ours: made earlier and unloaded since, so the storm loads it from the database; the others:
   a room name not used before), then, as soon as they have closed, the same storm on the room
-  the first left loaded (warm; for ours the tokens are cached by then). ``--rounds`` (9) rounds,
-  the servers taking turns round by round (ours, reference, bare, next round), so a slow spell
-  of the shared machine falls on all three;
+  the first left loaded (warm; for ours the tokens are cached by then). ``--rounds`` (15)
+  rounds, the servers taking turns round by round (ours, reference, bare, next round), so a
+  slow spell of the shared machine falls on all three. Fifteen, not the five a median needs:
+  on this kind of virtual machine a CPU runs at one of two speeds, the slower taking 1.6-2
+  times the CPU time for the same work (``python -m bench.cpu_speed``; inside our server every
+  function alike), and the speed changes from one storm to the next, so with fewer rounds the
+  median says more about which server drew more slow storms;
 - shared: the same with one token for every client of a room (one user's sockets; ours runs
   with ``FLOWAI_USER_CONNECTIONS_MAX`` raised so that it admits them);
 - big: ``--big-clients`` (2,000) clients, own members and tokens, ``--big-rounds`` (3) cold
@@ -498,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default=",".join(SERVERS), type=_names(SERVERS))
     parser.add_argument("--parts", default=",".join(PARTS), type=_names(PARTS))
     parser.add_argument("--clients", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--big-clients", type=int, default=2000)
     parser.add_argument("--big-rounds", type=int, default=3)
     parser.add_argument(
