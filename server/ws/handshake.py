@@ -150,11 +150,8 @@ def _key_accepted(key: bytes) -> bool:
         return False
 
 
-def _response(key: str, extensions: str | None, subprotocol: str | None) -> bytes:
-    return _head(key.encode(), extensions, subprotocol)
-
-
-def _head(accept: bytes, extensions: str | None, subprotocol: str | None) -> bytes:
+def _response(accept: bytes, extensions: str | None, subprotocol: str | None) -> bytes:
+    """The 101 with ``accept`` as its Sec-WebSocket-Accept."""
     head = [
         b"HTTP/1.1 101 Switching Protocols",
         b"Upgrade: websocket",
@@ -176,7 +173,7 @@ def accept(ws: ServerProtocol, request: Request) -> bytes | Response:
         key, extensions, subprotocol = ws.process_request(request)
     except Exception:  # noqa: BLE001 - accept() checks again and answers each with its status
         return ws.accept(request)
-    return _response(key, extensions, subprotocol)
+    return _response(key.encode(), extensions, subprotocol)
 
 
 def _plain_accept(
@@ -207,7 +204,7 @@ def _plain_accept(
     # What websockets' process_request records on the connection (extensions and
     # subprotocol: none, as the protocol object starts).
     ws.origin = Origin(origin.decode("latin-1")) if origin is not None else None
-    return _head(_accept_key(key), None, None)
+    return _response(_accept_key(key), None, None)
 
 
 class Join:
