@@ -57,17 +57,12 @@ def tune() -> None:
 
 
 def generation_due(counts: Sequence[int], thresholds: Sequence[int]) -> int:
-    """The youngest generation to collect now so that the next automatic collection is a young
-    one: collecting generation g empties it and the younger ones and counts one more towards
-    g + 1, so every older generation must stay within its threshold afterwards."""
-    oldest = len(counts) - 1
-    for generation in range(oldest):
-        older = generation + 1
-        if counts[older] + 1 <= thresholds[older] and all(
-            counts[g] <= thresholds[g] for g in range(older + 1, oldest + 1)
-        ):
-            return generation
-    return oldest
+    """The generation to collect now, 0 or 1: the middle one when one more young collection
+    would make the next automatic collection a middle one (each young collection counts one
+    towards it). Never the oldest: CPython starts a full collection only once the objects that
+    survived since the last one reach a quarter of those it kept then, and a full collection of
+    a large heap is a long pause, quiet process or not."""
+    return 1 if counts[1] + 1 > thresholds[1] else 0
 
 
 async def collect_when_quiet(
@@ -79,7 +74,7 @@ async def collect_when_quiet(
     """Forever: every ``check_s``, if the process used at most ``busy_max`` of a CPU since the
     last look and the young generation holds at least ``young_min`` allocations, collect (the
     generation ``generation_due`` names). Automatic collections stay on: a process that is
-    never quiet is collected as before."""
+    never quiet is collected as before, and full collections are left to them."""
     cpu, wall = time.process_time(), time.monotonic()
     while True:
         await asyncio.sleep(check_s)
