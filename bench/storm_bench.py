@@ -42,7 +42,7 @@ For each storm: all-synced time (from "go" to the last client's step 2), the p99
 per-client times, the CPU time the server used meanwhile, and the CPU time the load
 generator used (its own, from ``getrusage`` or ``process.cpuUsage``), so the report shows
 whether the generator or the server set the pace. Writes ``bench/results/storm.md``.
-Bounded: about four minutes.
+Bounded: about five minutes.
 """
 
 from __future__ import annotations
