@@ -39,7 +39,7 @@ def test_the_start_up_heap_is_frozen_and_young_collections_are_rarer() -> None:
     ("counts", "expected"),
     [
         ((5_000, 0, 0), 0),
-        ((5_000, 9, 9), 0),  # the tenth young collection still leaves the middle one due
+        ((5_000, 9, 9), 0),  # a tenth young collection keeps the middle one within its threshold
         ((5_000, 10, 3), 1),  # one more young collection would make the next automatic a middle
         ((5_000, 10, 10), 1),  # never a full collection: CPython decides those
         ((5_000, 4, 11), 0),
