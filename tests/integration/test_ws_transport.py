@@ -153,8 +153,10 @@ async def test_a_live_room_greets_a_joiner_in_the_write_of_the_101(server: Runni
     await keeper.wait_synced()  # the room is live and knows its members
     conn, transport = _connection(server)
     try:
-        # Handled within data_received: no turn of the event loop in between.
+        # Handled within data_received, and written at the end of the event loop's turn.
         conn.data_received(upgrade_request(server.ws_url(pid, "bob")))
+        assert transport.writes == []
+        await asyncio.sleep(0)
         assert len(transport.writes) == 1
         head, _, frames = transport.writes[0].partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101 ")
@@ -162,12 +164,13 @@ async def test_a_live_room_greets_a_joiner_in_the_write_of_the_101(server: Runni
     finally:
         conn.connection_lost(None)
 
-    # A cold room: the 101 at once, the greeting only once the room is open.
+    # A cold room: the 101 at the end of the turn, the greeting only once the room is open.
     other = await server.create_project("alice")
     await eventually(lambda: server.services.rooms.get(other) is None)
     conn, transport = _connection(server)
     try:
         conn.data_received(upgrade_request(server.ws_url(other, "alice")))
+        await asyncio.sleep(0)
         assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 101 ")
         assert transport.writes[0].endswith(b"\r\n\r\n")
         await eventually(lambda: len(transport.writes) == 2)
@@ -195,6 +198,7 @@ async def test_joins_of_a_cold_room_are_admitted_when_it_opens(server: RunningSe
             conn.data_received(upgrade_request(server.ws_url(pid, user)))
         # One load for the room; no task per connection.
         assert len(tasks) == tasks_before
+        await asyncio.sleep(0)  # the end of the turn, when the 101s are written
         for _, transport in joins.values():
             assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 101 ")
         await eventually(lambda: all(len(t.writes) == 2 for _, t in joins.values()))
