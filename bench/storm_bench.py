@@ -38,6 +38,12 @@ Parts (``--parts``):
   storm divided by the connections is the memory per connection (a storm's peak, not the idle
   figure ``bench.sync_bench`` gives).
 
+``--baseline PATH`` adds a fourth server: ours as the checkout at PATH has it (another commit's
+tree; ``flowai serve`` with that tree first on ``PYTHONPATH``), taking its turn after ours in
+every round. The report then also gives ours / baseline: the ratio of the median all-synced
+times and the median of the round-by-round ratios of server CPU, which pairs storms run
+seconds apart and so varies less with the machine's slow spells than either median alone.
+
 For each storm: all-synced time (from "go" to the last client's step 2), the p99 of the
 per-client times, the CPU time the server used meanwhile, and the CPU time the load
 generator used (its own, from ``getrusage`` or ``process.cpuUsage``), so the report shows
@@ -87,6 +93,11 @@ HOLD_S = 2.0  # big storms: open and idle this long before the server's RSS is r
 STORM_TIMEOUT_S = 60.0
 # Ours admits this many sockets of one user (the shared-token part needs them all).
 OURS_ENV = {"FLOWAI_USER_CONNECTIONS_MAX": "10000"}
+BASELINE = "baseline"  # ours as another checkout has it (--baseline)
+
+
+def _label(name: str) -> str:
+    return "ours, baseline (--baseline)" if name == BASELINE else LABELS[name]
 
 
 async def start_generators(
@@ -282,7 +293,7 @@ def _storm_rows(storms: dict[str, list[Storm]], memory: bool) -> list[str]:
         gen = _median([s.generator_cpu_s for s in runs])
         kernel = _median([s.generator_system_cpu_s for s in runs])
         cells = [
-            LABELS[name],
+            _label(name),
             _spread([s.all_synced_s for s in runs]),
             _fmt(_median([s.p99_ms for s in runs]), 0),
             _fmt(cpu),
@@ -298,6 +309,24 @@ def _storm_rows(storms: dict[str, list[Storm]], memory: bool) -> list[str]:
 
 
 def _ratio_lines(storms: dict[str, list[Storm]], label: str) -> list[str]:
+    return _reference_ratio(storms, label) + _baseline_ratio(storms, label)
+
+
+def _baseline_ratio(storms: dict[str, list[Storm]], label: str) -> list[str]:
+    ours, base = storms.get("ours"), storms.get(BASELINE)
+    if not ours or not base:
+        return []
+    synced = _median([s.all_synced_s for s in ours]) / _median([s.all_synced_s for s in base])
+    cpu = [o.server_cpu_s / b.server_cpu_s for o, b in zip(ours, base, strict=False)]
+    return [
+        f"- {label}: ours / baseline, median all-synced times: **{synced:.2f}**; server CPU, "
+        f"median of the round-by-round ratios: **{_fmt(_median(cpu), 2)}** ("
+        + ", ".join(_fmt(r, 2) for r in cpu)
+        + ")"
+    ]
+
+
+def _reference_ratio(storms: dict[str, list[Storm]], label: str) -> list[str]:
     ours, ref = storms.get("ours"), storms.get("reference")
     if not ours or not ref:
         return []
@@ -439,6 +468,16 @@ async def main_async(args: argparse.Namespace) -> int:
                     servers[name] = await stack.enter_async_context(
                         STARTERS[name](Path(tmp), OURS_ENV)
                     )
+                if args.baseline is not None:
+                    log(f"starting ours as {args.baseline} has it")
+                    workdir = Path(tmp) / BASELINE  # its own log and data folder
+                    workdir.mkdir()
+                    env = {**OURS_ENV, "PYTHONPATH": str(args.baseline)}
+                    baseline = await stack.enter_async_context(STARTERS["ours"](workdir, env))
+                    # Its turn right after ours: the pair of storms to compare, seconds apart.
+                    order = list(servers)
+                    order.insert(order.index("ours") + 1 if "ours" in order else 0, BASELINE)
+                    servers = {name: servers.get(name, baseline) for name in order}
                 plan: list[tuple[str, int, int, bool]] = []
                 # The big storms first: on a heap that no earlier storm grew, their RSS
                 # growth is memory the connections take rather than memory reused.
@@ -521,12 +560,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-deflate", action="store_true", help="ws clients offer no compression")
     parser.add_argument("--no-pin", action="store_true", help="let the scheduler place processes")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another version: its server runs as a fourth, for ours / baseline",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if min(args.clients, args.rounds, args.big_clients, args.big_rounds, args.generators) < 1:
         parser.error("counts must be at least 1")
     if args.warmup < 0:
         parser.error("--warmup must be at least 0")
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()
+        if not (args.baseline / "server" / "app.py").is_file():
+            parser.error(f"--baseline {args.baseline}: not a checkout of this project")
     return asyncio.run(main_async(args))
 
 
