@@ -364,7 +364,7 @@ class WebSocketConnection(asyncio.Protocol):
         Also the 101 and the greeting: in a join storm, writing each as its handshake was read
         interleaved a loopback send (the kernel delivers it and wakes the reader) with every
         request's handling; written together at the end of the turn, a cold 500-client storm
-        took 12-23 % less of the server's CPU (``bench.storm_bench``, paired rounds). When the
+        took 11-23 % less of the server's CPU (``bench.storm_bench``, paired rounds). When the
         server is not busy a turn is one read, so nothing waits longer than before."""
         outbox = self._outbox
         if outbox is None:
